@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mamori builds, tests and runs with.
+# Idempotent: packages already present are skipped, so a second run is quick.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  # detection
+  libvectorscan-dev libarchive-dev libpoppler-cpp-dev poppler-utils libuchardet-dev
+  libicu-dev libmecab-dev mecab mecab-ipadic-utf8 zlib1g-dev
+  # crypto, storage, serving
+  libsodium-dev libssl-dev libboost-dev libboost-system-dev libsqlite3-dev sqlite3
+  libpwquality-dev liboath-dev oathtool openssl
+  # mail, documents
+  libmilter-dev libhpdf-dev fonts-noto-cjk
+  # utilities
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libyaml-cpp-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev ripgrep zip unzip curl python3 file
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,60 @@
+// Turns files, archives, office documents, PDFs and mails into UTF-8 text
+// units for the detection engine.
+//
+// One input may hold many units: a zip holds members, an xlsx holds sheets, a
+// mail holds parts. Each unit arrives at the visitor with a display path
+// (`outer.zip!inner/file.csv`, `book.xlsx!Sheet1`) and its decoded text.
+// Nothing is skipped silently: a member that cannot be read or that exceeds a
+// budget is reported to the visitor as an error unit, and the walk continues.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace mamori::extract {
+
+struct Budgets {
+  uint64_t max_file_bytes = 1ull << 30;        // one input or member, before decoding
+  uint64_t max_expanded_bytes = 4ull << 30;    // everything expanded from one input
+  uint32_t max_depth = 8;                      // nesting of containers
+  double max_ratio = 200.0;                    // expanded / compressed, per member
+  uint32_t max_members = 100'000;              // members in one input
+  uint64_t max_seconds = 120;                  // wall time for one input
+};
+
+// What one unit of text is.
+struct Unit {
+  std::string path;            // display path, members joined with '!'
+  std::string format;          // "text", "csv", "tsv", "xlsx", "docx", "pptx", "pdf", "eml", "json", "html", ...
+  std::string encoding;        // the source encoding that was decoded, e.g. "SHIFT_JIS"
+  std::string_view text;       // UTF-8, valid only during the visitor call
+  // 0 for plain text; ',' or '\t' when the first line is a header row whose
+  // cells name the columns (CSV, TSV, xlsx sheets rendered as TSV).
+  char field_delimiter = 0;
+  // Optional: maps (1-based line in `text`, 0-based field) to a location such
+  // as "Sheet1!C7" for spreadsheets. Empty function: no cell locations.
+  std::function<std::string(uint64_t line, int32_t field)> locate;
+};
+
+// Called once per text unit, or once per failure with a non-OK status and the
+// path of what failed (the unit's text is then empty). Returning a non-OK
+// status stops the walk and is returned by Extract*.
+using Visitor = std::function<Status(const Unit& unit, const Status& error)>;
+
+// Extracts a file on disk. Plain UTF-8 files are memory-mapped, not copied.
+Status ExtractFile(const std::string& path, const Budgets& budgets, const Visitor& visit);
+
+// Extracts an in-memory buffer (an upload, an attachment). `name` is used for
+// type detection by extension and as the display path.
+Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets& budgets,
+                     const Visitor& visit);
+
+// Decodes text of unknown encoding to UTF-8 (BOM, then uchardet, then a
+// Japanese-aware fallback). Sets *encoding to the detected name.
+Result<std::string> DecodeToUtf8(std::string_view data, std::string* encoding);
+
+}  // namespace mamori::extract
