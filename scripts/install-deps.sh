@@ -20,6 +20,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev ripgrep zip unzip curl python3 file
 )
 
+# Components list extra packages in scripts/deps/<component>.txt, one per line.
+deps_dir="$(dirname "$0")/deps"
+if [ -d "$deps_dir" ]; then
+  while read -r p; do
+    [ -n "$p" ] && PACKAGES+=("$p")
+  done < <(cat "$deps_dir"/*.txt 2>/dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' || true)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
