@@ -1,0 +1,183 @@
+// Metadata of the vault, behind an interface so PostgreSQL can replace SQLite.
+//
+// Holds users, groups, devices, folders with per-group ACLs, objects with
+// versions and a trash, sessions, enrolment tokens, policies and download
+// records. Names of files and folders are stored sealed (crypto::NameCipher)
+// with a keyed index tag; secrets (TOTP seeds) sealed; tokens only as hashes.
+// Thread-safe. Schema migrations are versioned (PRAGMA user_version).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mamori::vault {
+
+enum class Role { kMember, kAuditor, kAdmin, kMaintenance };
+std::string_view RoleName(Role r);
+Result<Role> ParseRole(std::string_view s);
+
+struct User {
+  int64_t id = 0;
+  std::string name;
+  Role role = Role::kMember;
+  std::string password_hash;      // crypto_pwhash_str (Argon2id); empty until enrolled
+  std::string totp_sealed;        // TOTP seed, sealed; empty until enrolled
+  std::string status = "active";  // active | disabled
+  int64_t failed_logins = 0;
+  int64_t locked_until_micros = 0;
+  int64_t pledge_micros = 0;  // when the 誓約書 was accepted; 0 = not yet
+  std::string allowed_cidrs;  // comma-separated; empty = no user-level restriction
+  int64_t created_micros = 0;
+};
+
+struct Device {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string name;
+  std::string status;  // pending | active | locked | revoked
+  std::string csr_pem;
+  std::string cert_pem;
+  std::string fingerprint;  // hex SHA-256 of the issued certificate (DER)
+  std::string poll_secret_hash;
+  int64_t created_micros = 0;
+  int64_t last_seen_micros = 0;
+  std::string last_ip;
+};
+
+struct Session {
+  std::string token_hash;
+  int64_t user_id = 0;
+  int64_t device_id = 0;
+  int64_t created_micros = 0;
+  int64_t expires_micros = 0;
+  std::string source_ip;
+};
+
+struct EnrolToken {
+  std::string token_hash;
+  int64_t user_id = 0;
+  int64_t expires_micros = 0;
+  bool used = false;
+};
+
+struct Folder {
+  int64_t id = 0;
+  std::string name_sealed;
+  std::string name_tag;
+  int64_t created_micros = 0;
+};
+
+struct Acl {
+  int64_t folder_id = 0;
+  int64_t group_id = 0;
+  std::string perms;  // "r", "rw"
+};
+
+struct ObjectVersion {
+  std::string object_id;
+  int64_t version = 0;
+  std::string blob_id;
+  std::string wrapped_key;
+  uint64_t size = 0;
+  std::string sha256;
+  std::string label_json = "{}";
+  int64_t created_micros = 0;
+  int64_t created_by = 0;
+};
+
+struct Object {
+  std::string id;
+  int64_t folder_id = 0;
+  std::string name_sealed;
+  std::string name_tag;
+  int64_t current_version = 0;
+  int64_t deleted_micros = 0;  // 0 = live; otherwise in the trash since then
+};
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+  virtual int schema_version() = 0;
+
+  // Key/value settings (wrapped metadata key, bootstrap state).
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+  virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
+
+  virtual Result<int64_t> CreateUser(const User& u) = 0;  // AlreadyExists on duplicate name
+  virtual Result<User> GetUser(int64_t id) = 0;
+  virtual Result<User> GetUserByName(const std::string& name) = 0;
+  virtual Status UpdateUser(const User& u) = 0;
+  virtual Result<std::vector<User>> ListUsers() = 0;
+
+  virtual Result<int64_t> CreateGroup(const std::string& name) = 0;
+  virtual Result<int64_t> GroupId(const std::string& name) = 0;
+  virtual Status AddMember(int64_t group_id, int64_t user_id) = 0;
+  virtual Status RemoveMember(int64_t group_id, int64_t user_id) = 0;
+  virtual Result<std::vector<int64_t>> GroupsOf(int64_t user_id) = 0;
+
+  virtual Result<int64_t> CreateDevice(const Device& d) = 0;
+  virtual Result<Device> GetDevice(int64_t id) = 0;
+  virtual Result<Device> GetDeviceByFingerprint(const std::string& fp) = 0;
+  virtual Status UpdateDevice(const Device& d) = 0;
+  virtual Status TouchDevice(int64_t id, int64_t micros, const std::string& ip) = 0;
+  virtual Result<std::vector<Device>> ListDevices() = 0;
+
+  virtual Status CreateEnrolToken(const EnrolToken& t) = 0;
+  // Marks the token used and returns it; NotFound / PermissionDenied if
+  // unknown, used or expired (atomic: a token works once).
+  virtual Result<EnrolToken> ConsumeEnrolToken(const std::string& token_hash, int64_t now) = 0;
+
+  virtual Status CreateSession(const Session& s) = 0;
+  virtual Result<Session> GetSession(const std::string& token_hash) = 0;
+  virtual Status DeleteSession(const std::string& token_hash) = 0;
+  virtual Result<int64_t> DeleteSessionsOfDevice(int64_t device_id) = 0;
+  virtual Result<int64_t> DeleteSessionsOfUser(int64_t user_id) = 0;
+
+  virtual Result<int64_t> CreateFolder(const Folder& f) = 0;
+  virtual Result<Folder> GetFolder(int64_t id) = 0;
+  virtual Result<Folder> GetFolderByTag(const std::string& tag) = 0;
+  virtual Result<std::vector<Folder>> ListFolders() = 0;
+  virtual Status SetAcl(const Acl& acl) = 0;  // empty perms removes
+  virtual Result<std::vector<Acl>> AclsOf(int64_t folder_id) = 0;
+
+  // Adds a version; creates the object if (folder, tag) is new, restores it
+  // from the trash if it was deleted. Atomic.
+  virtual Result<ObjectVersion> AddVersion(int64_t folder_id, const std::string& name_sealed,
+                                           const std::string& name_tag, ObjectVersion v,
+                                           const std::string& new_object_id) = 0;
+  virtual Result<Object> FindObject(int64_t folder_id, const std::string& name_tag) = 0;
+  virtual Result<std::vector<Object>> ListObjects(int64_t folder_id, bool trash) = 0;
+  virtual Result<ObjectVersion> GetVersion(const std::string& object_id, int64_t version) = 0;
+  virtual Result<std::vector<ObjectVersion>> ListVersions(const std::string& object_id) = 0;
+  // Every version's wrapped key (for KEK rotation) and a setter.
+  virtual Result<std::vector<ObjectVersion>> AllVersions() = 0;
+  virtual Status SetWrappedKey(const std::string& object_id, int64_t version,
+                               const std::string& wrapped) = 0;
+  virtual Status TrashObject(const std::string& object_id, int64_t now) = 0;
+  virtual Status RestoreObject(const std::string& object_id) = 0;
+  // Objects in the trash since before `cutoff`; their rows are removed and
+  // their blob ids returned for deletion.
+  virtual Result<std::vector<std::string>> PurgeTrash(int64_t cutoff_micros) = 0;
+
+  virtual Result<std::optional<std::string>> GetPolicy(const std::string& key) = 0;
+  virtual Status PutPolicy(const std::string& key, const std::string& value_json) = 0;
+
+  // Download accounting for budgets.
+  struct Usage {
+    uint64_t bytes = 0, files = 0, individuals = 0;
+  };
+  virtual Status RecordDownload(int64_t time, int64_t user_id, int64_t device_id, uint64_t bytes,
+                                uint64_t individuals) = 0;
+  virtual Result<Usage> UsageSince(int64_t since, std::optional<int64_t> user_id,
+                                   std::optional<int64_t> device_id) = 0;
+};
+
+// SQLite in WAL mode, migrated to the latest schema on open. The file is 0600.
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const std::string& path);
+
+}  // namespace mamori::vault

@@ -1,0 +1,162 @@
+#include "vault/meta_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace mamori::vault {
+namespace {
+
+class MetaStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mamori_meta_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto s = OpenSqliteMetaStore((dir_ / "meta.db").string());
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    db_ = std::move(s).value();
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<MetaStore> db_;
+};
+
+TEST_F(MetaStoreTest, MigratesAndReopens) {
+  EXPECT_EQ(db_->schema_version(), 1);
+  ASSERT_TRUE(db_->PutMeta("k", std::string("a\0b", 3)).ok());
+  db_.reset();
+  auto again = OpenSqliteMetaStore((dir_ / "meta.db").string());
+  ASSERT_TRUE(again.ok());
+  auto v = (*again)->GetMeta("k");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, std::string("a\0b", 3));
+}
+
+TEST_F(MetaStoreTest, UsersGroupsDevicesSessions) {
+  User u;
+  u.name = "alice";
+  u.role = Role::kMember;
+  u.created_micros = 5;
+  auto id = db_->CreateUser(u);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(db_->CreateUser(u).status().code(), StatusCode::kAlreadyExists);
+  auto got = db_->GetUserByName("alice");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, *id);
+  got->failed_logins = 3;
+  got->role = Role::kAuditor;
+  ASSERT_TRUE(db_->UpdateUser(*got).ok());
+  EXPECT_EQ(db_->GetUser(*id)->failed_logins, 3);
+  EXPECT_EQ(db_->GetUser(*id)->role, Role::kAuditor);
+
+  auto g = db_->CreateGroup("sales");
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(db_->AddMember(*g, *id).ok());
+  EXPECT_EQ(*db_->GroupsOf(*id), std::vector<int64_t>{*g});
+  ASSERT_TRUE(db_->RemoveMember(*g, *id).ok());
+  EXPECT_TRUE(db_->GroupsOf(*id)->empty());
+
+  Device d;
+  d.user_id = *id;
+  d.name = "laptop";
+  d.status = "pending";
+  d.csr_pem = "csr";
+  d.poll_secret_hash = "h";
+  auto did = db_->CreateDevice(d);
+  ASSERT_TRUE(did.ok());
+  auto dev = db_->GetDevice(*did);
+  ASSERT_TRUE(dev.ok());
+  EXPECT_EQ(dev->status, "pending");
+  dev->status = "active";
+  dev->fingerprint = "ff";
+  ASSERT_TRUE(db_->UpdateDevice(*dev).ok());
+  EXPECT_EQ(db_->GetDeviceByFingerprint("ff")->id, *did);
+  ASSERT_TRUE(db_->TouchDevice(*did, 99, "127.0.0.1").ok());
+  EXPECT_EQ(db_->GetDevice(*did)->last_ip, "127.0.0.1");
+
+  Session s{"tok", *id, *did, 1, 100, "127.0.0.1"};
+  ASSERT_TRUE(db_->CreateSession(s).ok());
+  EXPECT_TRUE(db_->GetSession("tok").ok());
+  EXPECT_EQ(*db_->DeleteSessionsOfDevice(*did), 1);
+  EXPECT_EQ(db_->GetSession("tok").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(MetaStoreTest, EnrolTokenWorksOnceAndExpires) {
+  ASSERT_TRUE(db_->CreateEnrolToken({"t1", 7, 1000, false}).ok());
+  EXPECT_FALSE(db_->ConsumeEnrolToken("t1", 1000).ok());  // expired at 1000
+  auto ok = db_->ConsumeEnrolToken("t1", 999);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->user_id, 7);
+  EXPECT_EQ(db_->ConsumeEnrolToken("t1", 1).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_FALSE(db_->ConsumeEnrolToken("nope", 1).ok());
+}
+
+TEST_F(MetaStoreTest, ObjectsVersionsTrash) {
+  auto f = db_->CreateFolder({0, "sealed", "tag-f", 1});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(db_->CreateFolder({0, "sealed2", "tag-f", 1}).status().code(),
+            StatusCode::kAlreadyExists);
+  ObjectVersion v;
+  v.blob_id = "b1";
+  v.wrapped_key = "w1";
+  v.size = 10;
+  v.sha256 = "s";
+  auto v1 = db_->AddVersion(*f, "n", "tag-o", v, "obj1");
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  EXPECT_EQ(v1->version, 1);
+  v.blob_id = "b2";
+  auto v2 = db_->AddVersion(*f, "n", "tag-o", v, "ignored");
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->object_id, "obj1");
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(db_->FindObject(*f, "tag-o")->current_version, 2);
+  EXPECT_EQ(db_->ListVersions("obj1")->size(), 2u);
+  ASSERT_TRUE(db_->SetWrappedKey("obj1", 1, "w1b").ok());
+  EXPECT_EQ(db_->GetVersion("obj1", 1)->wrapped_key, "w1b");
+
+  ASSERT_TRUE(db_->TrashObject("obj1", 500).ok());
+  EXPECT_TRUE(db_->ListObjects(*f, false)->empty());
+  EXPECT_EQ(db_->ListObjects(*f, true)->size(), 1u);
+  ASSERT_TRUE(db_->RestoreObject("obj1").ok());
+  EXPECT_EQ(db_->ListObjects(*f, false)->size(), 1u);
+  ASSERT_TRUE(db_->TrashObject("obj1", 500).ok());
+  EXPECT_TRUE(db_->PurgeTrash(500)->empty());  // not older than the cutoff
+  auto purged = db_->PurgeTrash(501);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged->size(), 2u);
+  EXPECT_EQ(db_->FindObject(*f, "tag-o").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(MetaStoreTest, AclsPoliciesUsage) {
+  auto f = db_->CreateFolder({0, "s", "t", 1});
+  auto g = db_->CreateGroup("hr");
+  ASSERT_TRUE(db_->SetAcl({*f, *g, "r"}).ok());
+  ASSERT_TRUE(db_->SetAcl({*f, *g, "rw"}).ok());
+  auto acls = db_->AclsOf(*f);
+  ASSERT_EQ(acls->size(), 1u);
+  EXPECT_EQ((*acls)[0].perms, "rw");
+  ASSERT_TRUE(db_->SetAcl({*f, *g, ""}).ok());
+  EXPECT_TRUE(db_->AclsOf(*f)->empty());
+
+  ASSERT_TRUE(db_->PutPolicy("budget", "{\"x\":1}").ok());
+  EXPECT_EQ(**db_->GetPolicy("budget"), "{\"x\":1}");
+
+  ASSERT_TRUE(db_->RecordDownload(10, 1, 2, 100, 5).ok());
+  ASSERT_TRUE(db_->RecordDownload(20, 1, 3, 50, 1).ok());
+  auto all = db_->UsageSince(0, 1, std::nullopt);
+  EXPECT_EQ(all->bytes, 150u);
+  EXPECT_EQ(all->files, 2u);
+  EXPECT_EQ(all->individuals, 6u);
+  EXPECT_EQ(db_->UsageSince(15, std::nullopt, 3)->bytes, 50u);
+  EXPECT_EQ(db_->UsageSince(0, std::nullopt, 9)->files, 0u);
+}
+
+}  // namespace
+}  // namespace mamori::vault
