@@ -1,0 +1,77 @@
+// Internal: the compiled form of the detection rules.
+#pragma once
+
+#include <hs/hs.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "detect/detect.h"
+
+namespace MeCab {
+class Model;
+}
+
+namespace mamori::detect {
+
+enum class ValidatorKind {
+  kNone, kMyNumber, kCorporateNumber, kLuhnCard, kDriversLicense, kPassport, kResidenceCard,
+  kBankAccount, kDigitsOnly, kPhoneJp, kEmail, kPostalCode, kAddress, kPersonName, kDate,
+};
+
+struct Scores {
+  double bare = 0.3;        // validated, no context, no structure
+  double structured = 0.6;  // validated with the canonical grouping (4-4-4, 〒, ...)
+  double context = 0.9;     // with a context keyword or column header
+  double negative = 0.1;    // with a negative keyword nearer than any positive one
+};
+
+struct CompiledRule {
+  RuleInfo info;
+  ValidatorKind validator = ValidatorKind::kNone;
+  Scores scores;
+  bool context_required = false;
+  bool column_type = false;          // a cell under a matching header is a value of this type
+  uint32_t window_before = 150;      // bytes searched for context before a value
+  uint32_t window_after = 60;        // bytes after
+  std::vector<std::string> keywords;        // folded for matching
+  std::vector<std::string> negative;        // folded
+  std::vector<std::string> column_headers;  // folded
+  std::vector<std::string> examples;
+  std::vector<std::string> negative_examples;
+  std::string source_file;
+};
+
+// A pattern that starts with {ND} or {NL} matches one extra byte before the
+// value (or the stream start); the scanner drops that byte.
+enum class PrefixKind { kNone, kNotDigit, kNotLetter };
+
+// What a Vectorscan pattern id stands for.
+struct PatternEntry {
+  int rule = -1;
+  bool keyword = false;
+  bool negative = false;   // a negative keyword
+  PrefixKind prefix = PrefixKind::kNone;
+  uint32_t keyword_len = 0;
+};
+
+class RuleSetImpl final : public RuleSet {
+ public:
+  ~RuleSetImpl() override;
+  const std::vector<RuleInfo>& rules() const override { return infos_; }
+  const RuleInfo* Find(std::string_view type) const override;
+  std::vector<std::string> CheckExamples() const override;
+
+  std::vector<CompiledRule> compiled;
+  std::vector<RuleInfo> infos_;
+  std::vector<PatternEntry> patterns;
+  hs_database_t* db = nullptr;       // stream mode, candidates + keywords
+  uint32_t max_candidate_width = 0;  // bytes; bounded at load time
+  std::shared_ptr<const RuleSet> self_for_examples;  // unused placeholder
+  // MeCab model for person-name validation; null if MeCab has no dictionary.
+  std::shared_ptr<MeCab::Model> mecab;
+  std::string mecab_error;
+};
+
+}  // namespace mamori::detect

@@ -1,0 +1,633 @@
+// The streaming scanner: Vectorscan prefilter, validation, context, positions.
+//
+// Stream model. Bytes are appended to buf_, which holds the stream from
+// buf_base_ to data_end_. Vectorscan (stream mode, leftmost start of match)
+// reports candidate spans and keyword hits with absolute offsets. A line
+// walker assigns each candidate its line, column, field and record once its
+// line is complete, and types the cells of delimited text by column header.
+// A candidate settles (is validated and scored) once the bytes after it that
+// its context window needs have arrived, or at Finish(). Settled findings are
+// released in stream order once no later candidate can overlap them.
+#include <hs/hs.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+
+#include "detect/detect.h"
+#include "detect/ruleset_impl.h"
+#include "detect/text.h"
+#include "detect/validate.h"
+
+namespace mamori::detect {
+namespace {
+
+constexpr uint64_t kMaxLineBytes = 64 * 1024;  // longer lines are walked in pieces
+constexpr uint64_t kSettleMargin = 256;         // bytes after a value its validator may read
+constexpr uint64_t kMaxCellBytes = 256;         // longer cells are not typed by header
+
+struct KeywordHit {
+  uint64_t start, end;
+  int rule;
+  bool negative;
+};
+
+struct Candidate {
+  uint64_t start = 0, end = 0;
+  int rule = -1;
+  bool cell = false;          // a whole cell typed by its column header
+  bool positioned = false;
+  uint64_t line = 0;
+  uint32_t column = 0;
+  int32_t field = -1;
+  uint64_t record = 0;
+  std::vector<std::string> header_context;  // header words that matched this rule
+  bool header_negative = false;
+};
+
+struct HeaderColumn {
+  std::string text;                 // as written
+  std::vector<int> context_rules;   // rules for which this header is context
+  std::vector<int> negative_rules;  // rules for which it is negative context
+  int typed_rule = -1;              // column_type rule whose cells this column holds
+};
+
+bool ContainsWord(const std::string& folded, const std::vector<std::string>& words) {
+  for (const auto& w : words)
+    if (!w.empty() && folded.find(w) != std::string::npos) return true;
+  return false;
+}
+
+// Splits one line of delimited text into [start, end) byte ranges of its
+// fields, honouring double quotes. Ranges exclude the quotes.
+void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
+  out->clear();
+  size_t i = 0;
+  while (true) {
+    size_t start = i, end;
+    if (i < line.size() && line[i] == '"') {
+      size_t j = i + 1;
+      while (j < line.size()) {
+        if (line[j] == '"') {
+          if (j + 1 < line.size() && line[j + 1] == '"') {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      start = i + 1;
+      end = std::min(j, line.size());
+      i = j < line.size() ? j + 1 : j;
+      while (i < line.size() && line[i] != delim) ++i;
+    } else {
+      while (i < line.size() && line[i] != delim) ++i;
+      end = i;
+    }
+    // Trim spaces and a trailing CR.
+    while (start < end && (line[start] == ' ' || line[start] == '\t' && delim != '\t')) ++start;
+    while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\r')) --end;
+    out->emplace_back(start, end);
+    if (i >= line.size()) break;
+    ++i;  // skip the delimiter
+  }
+}
+
+class ScannerImpl final : public Scanner {
+ public:
+  ScannerImpl(std::shared_ptr<const RuleSet> holder, const RuleSetImpl& rs, const HashKey& key,
+              ScanOptions opt)
+      : holder_(std::move(holder)), rs_(rs), key_(key), opt_(std::move(opt)), vctx_(rs) {
+    enabled_.assign(rs_.compiled.size(), opt_.types.empty());
+    for (const auto& t : opt_.types)
+      for (size_t i = 0; i < rs_.compiled.size(); ++i)
+        if (rs_.compiled[i].info.type == t) enabled_[i] = true;
+    for (const auto& r : rs_.compiled) {
+      max_window_before_ = std::max<uint64_t>(max_window_before_, r.window_before);
+      settle_after_ = std::max<uint64_t>(settle_after_, r.window_after);
+    }
+    settle_after_ = std::max(settle_after_, kSettleMargin);
+  }
+
+  ~ScannerImpl() override {
+    if (stream_) hs_close_stream(stream_, scratch_, nullptr, nullptr);
+    if (scratch_) hs_free_scratch(scratch_);
+  }
+
+  Status Init() {
+    if (hs_alloc_scratch(rs_.db, &scratch_) != HS_SUCCESS) return Internal("Vectorscan scratch allocation failed");
+    if (hs_open_stream(rs_.db, 0, &stream_) != HS_SUCCESS) return Internal("Vectorscan stream open failed");
+    return Status::Ok();
+  }
+
+  Status Feed(std::string_view chunk) override {
+    if (!error_.ok()) return error_;
+    if (finished_) return error_ = FailedPrecondition("Feed() after Finish()");
+    if (data_end_ + chunk.size() > opt_.max_bytes) {
+      return error_ = ResourceExhausted("stream exceeds the scan budget of " +
+                                        std::to_string(opt_.max_bytes) + " bytes");
+    }
+    buf_.append(chunk);
+    uint64_t chunk_base = data_end_;
+    data_end_ += chunk.size();
+    // Scan in slices so a huge chunk cannot grow the match lists unboundedly.
+    constexpr size_t kSlice = 4 << 20;
+    for (size_t off = 0; off < chunk.size(); off += kSlice) {
+      size_t len = std::min(kSlice, chunk.size() - off);
+      if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, scratch_, &OnMatch,
+                         this) != HS_SUCCESS) {
+        return error_ = Internal("Vectorscan stream scan failed");
+      }
+      (void)chunk_base;
+      Process(/*finishing=*/false);
+      if (!error_.ok()) return error_;
+    }
+    return error_;
+  }
+
+  Status Finish() override {
+    if (!error_.ok()) return error_;
+    if (finished_) return Status::Ok();
+    finished_ = true;
+    if (hs_close_stream(stream_, scratch_, &OnMatch, this) != HS_SUCCESS)
+      return error_ = Internal("Vectorscan stream close failed");
+    stream_ = nullptr;
+    Process(/*finishing=*/true);
+    return error_;
+  }
+
+  std::vector<Finding> TakeFindings() override {
+    std::vector<Finding> out;
+    out.swap(out_);
+    return out;
+  }
+
+  uint64_t bytes_scanned() const override { return data_end_; }
+
+ private:
+  static int OnMatch(unsigned int id, unsigned long long from, unsigned long long to, unsigned int,
+                     void* ctx) {
+    auto* self = static_cast<ScannerImpl*>(ctx);
+    const PatternEntry& p = self->rs_.patterns[id];
+    if (!self->enabled_[p.rule]) return 0;
+    if (p.keyword) {
+      self->keywords_.push_back({to - p.keyword_len, to, p.rule, p.negative});
+    } else {
+      self->raw_.push_back({from, to, static_cast<int>(id)});
+    }
+    return 0;
+  }
+
+  struct RawMatch {
+    uint64_t from, to;
+    int pattern;
+  };
+
+  std::string_view Bytes(uint64_t a, uint64_t b) const {
+    a = std::max(a, buf_base_);
+    b = std::min(b, data_end_);
+    if (a >= b) return {};
+    return std::string_view(buf_).substr(a - buf_base_, b - a);
+  }
+
+  void Process(bool finishing) {
+    // 1. Turn raw matches into candidates (drop the {ND} prefix byte).
+    for (const auto& m : raw_) {
+      const PatternEntry& p = rs_.patterns[m.pattern];
+      Candidate c;
+      c.start = m.from;
+      c.end = m.to;
+      c.rule = p.rule;
+      if (p.prefix != PrefixKind::kNone) {
+        // At the stream start the '^' branch may have matched: then there is no extra byte.
+        unsigned char first = m.from >= buf_base_ ? static_cast<unsigned char>(buf_[m.from - buf_base_]) : 0;
+        bool letter = (first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z');
+        bool digit = first >= '0' && first <= '9';
+        bool value_start = first == 0xEF || (p.prefix == PrefixKind::kNotDigit ? digit : letter);
+        if (!(m.from == 0 && value_start)) c.start += 1;
+      }
+      if (c.start >= c.end) continue;
+      unpositioned_.push_back(std::move(c));
+    }
+    raw_.clear();
+    std::sort(unpositioned_.begin(), unpositioned_.end(),
+              [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+    // Identical spans of one rule from different patterns: keep one.
+    unpositioned_.erase(std::unique(unpositioned_.begin(), unpositioned_.end(),
+                                    [](const Candidate& a, const Candidate& b) {
+                                      return a.start == b.start && a.end == b.end && a.rule == b.rule;
+                                    }),
+                        unpositioned_.end());
+
+    // 2. Walk complete lines; position candidates; type cells.
+    Walk(finishing);
+
+    // 3. Settle candidates whose context has arrived.
+    uint64_t horizon = finishing ? UINT64_MAX : (data_end_ > settle_after_ ? data_end_ - settle_after_ : 0);
+    std::vector<Candidate> still;
+    for (auto& c : pending_) {
+      if (c.end <= horizon) {
+        Settle(c);
+      } else {
+        still.push_back(std::move(c));
+      }
+    }
+    pending_.swap(still);
+    if (!error_.ok()) return;
+
+    // 4. Release findings that no later candidate can overlap.
+    uint64_t frontier = finishing ? UINT64_MAX : walker_offset_;
+    for (const auto& c : pending_) frontier = std::min(frontier, c.start);
+    for (const auto& c : unpositioned_) frontier = std::min(frontier, c.start);
+    Release(frontier);
+
+    // 5. Forget what no one needs any more.
+    uint64_t keep = std::min(frontier, walker_offset_);
+    keep = keep > max_window_before_ + 64 ? keep - max_window_before_ - 64 : 0;
+    while (!keywords_.empty() && keywords_.front().end < keep) keywords_.pop_front();
+    uint64_t tail = rs_.max_candidate_width + 64;
+    uint64_t byte_keep = std::min(keep, data_end_ > tail ? data_end_ - tail : 0);
+    if (byte_keep > buf_base_ + (1 << 20) || (finishing && byte_keep > buf_base_)) {
+      buf_.erase(0, byte_keep - buf_base_);
+      buf_base_ = byte_keep;
+    }
+  }
+
+  // Processes every complete line (or a long line in pieces), positioning the
+  // candidates that start in it.
+  void Walk(bool finishing) {
+    size_t next_cand = 0;
+    while (walker_offset_ < data_end_) {
+      std::string_view rest = Bytes(walker_offset_, data_end_);
+      const char* nl = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
+      uint64_t seg_end;
+      bool complete;
+      if (nl) {
+        seg_end = walker_offset_ + static_cast<uint64_t>(nl - rest.data());
+        complete = true;
+      } else if (finishing) {
+        seg_end = data_end_;
+        complete = true;
+      } else if (rest.size() > kMaxLineBytes + rs_.max_candidate_width + 64) {
+        // A very long line: walk what cannot be part of a future candidate.
+        seg_end = data_end_ - rs_.max_candidate_width - 64;
+        complete = false;
+      } else {
+        break;
+      }
+      std::string_view seg = Bytes(walker_offset_, seg_end);
+      bool first_segment = walker_col_chars_ == 0 && !walker_mid_line_;
+
+      // Header row of delimited text.
+      if (opt_.field_delimiter && walker_line_ == 1 && !header_done_) {
+        header_acc_.append(seg);
+        if (complete) ParseHeader();
+      }
+      // Paragraph records in plain text.
+      bool blank = first_segment && complete &&
+                   seg.find_first_not_of(" \t\r\xE3\x80\x80") == std::string_view::npos;
+      if (!opt_.field_delimiter) {
+        if (blank) {
+          if (in_record_) ++record_;
+          in_record_ = false;
+        } else {
+          in_record_ = true;
+        }
+      }
+      uint64_t record = opt_.field_delimiter ? walker_line_ - 1 : record_;
+
+      std::vector<std::pair<size_t, size_t>> fields;
+      bool have_fields = false;
+      auto ensure_fields = [&] {
+        if (!have_fields && opt_.field_delimiter && first_segment && complete) {
+          SplitFields(seg, opt_.field_delimiter, &fields);
+          have_fields = true;
+        }
+      };
+
+      // Position the candidates that start in this segment.
+      while (next_cand < unpositioned_.size() && unpositioned_[next_cand].start <= seg_end) {
+        Candidate& c = unpositioned_[next_cand];
+        if (c.start < walker_offset_) {  // should not happen; be safe
+          c.start = walker_offset_;
+        }
+        c.line = walker_line_;
+        c.column = static_cast<uint32_t>(walker_col_chars_ + CountChars(Bytes(walker_offset_, c.start)) + 1);
+        c.record = record;
+        ensure_fields();
+        if (have_fields && walker_line_ > 1) {
+          size_t rel = c.start - walker_offset_;
+          for (size_t f = 0; f < fields.size(); ++f) {
+            if (rel >= fields[f].first && rel <= fields[f].second) {
+              c.field = static_cast<int32_t>(f);
+              break;
+            }
+            if (f + 1 < fields.size() && rel < fields[f + 1].first) {
+              c.field = static_cast<int32_t>(f);
+              break;
+            }
+          }
+          AttachHeader(&c);
+        }
+        c.positioned = true;
+        pending_.push_back(std::move(c));
+        ++next_cand;
+      }
+
+      // Cells typed by their column header.
+      if (opt_.field_delimiter && header_done_ && walker_line_ > 1 && typed_columns_) {
+        ensure_fields();
+        for (size_t f = 0; f < fields.size() && f < header_.size(); ++f) {
+          int rule = header_.at(f).typed_rule;
+          if (rule < 0 || !enabled_[rule]) continue;
+          auto [a, b] = fields[f];
+          if (a >= b || b - a > kMaxCellBytes) continue;
+          Candidate c;
+          c.start = walker_offset_ + a;
+          c.end = walker_offset_ + b;
+          c.rule = rule;
+          c.cell = true;
+          c.positioned = true;
+          c.line = walker_line_;
+          c.column = static_cast<uint32_t>(CountChars(seg.substr(0, a)) + 1);
+          c.field = static_cast<int32_t>(f);
+          c.record = record;
+          AttachHeader(&c);
+          pending_.push_back(std::move(c));
+        }
+      }
+
+      if (complete) {
+        walker_offset_ = seg_end + (nl ? 1 : 0);
+        ++walker_line_;
+        walker_col_chars_ = 0;
+        walker_mid_line_ = false;
+        if (!nl) break;  // finishing without a final newline
+      } else {
+        walker_col_chars_ += CountChars(seg);
+        walker_offset_ = seg_end;
+        walker_mid_line_ = true;
+      }
+    }
+    unpositioned_.erase(unpositioned_.begin(), unpositioned_.begin() + static_cast<long>(next_cand));
+  }
+
+  void ParseHeader() {
+    header_done_ = true;
+    std::vector<std::pair<size_t, size_t>> cells;
+    SplitFields(header_acc_, opt_.field_delimiter, &cells);
+    for (auto [a, b] : cells) {
+      HeaderColumn col;
+      col.text = header_acc_.substr(a, b - a);
+      std::string folded = FoldForMatch(col.text);
+      for (size_t r = 0; r < rs_.compiled.size(); ++r) {
+        const auto& rule = rs_.compiled[r];
+        if (ContainsWord(folded, rule.negative)) {
+          col.negative_rules.push_back(static_cast<int>(r));
+        } else if (ContainsWord(folded, rule.column_headers)) {
+          col.context_rules.push_back(static_cast<int>(r));
+          if (rule.column_type && col.typed_rule < 0) col.typed_rule = static_cast<int>(r);
+        }
+      }
+      typed_columns_ |= col.typed_rule >= 0;
+      header_.push_back(std::move(col));
+    }
+    header_acc_.clear();
+  }
+
+  void AttachHeader(Candidate* c) {
+    if (c->field < 0 || static_cast<size_t>(c->field) >= header_.size()) return;
+    const HeaderColumn& col = header_[c->field];
+    if (std::find(col.context_rules.begin(), col.context_rules.end(), c->rule) != col.context_rules.end())
+      c->header_context.push_back(col.text);
+    if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) != col.negative_rules.end())
+      c->header_negative = true;
+  }
+
+  void Settle(const Candidate& c) {
+    const CompiledRule& rule = rs_.compiled[c.rule];
+    uint64_t ctx_from = c.start > 80 ? c.start - 80 : 0;
+    std::string_view text = Bytes(ctx_from, c.end + kSettleMargin);
+    if (ctx_from < buf_base_) ctx_from = buf_base_;
+    if (c.start < ctx_from || c.end > ctx_from + text.size()) return;  // bytes gone: cannot happen
+    Validated v = ValidateCandidate(rule, text, c.start - ctx_from, c.end - ctx_from, c.cell, &vctx_);
+    if (!v.ok) return;
+    uint64_t start = ctx_from + v.start, end = ctx_from + v.end;
+
+    // Context: the nearest positive and negative keyword for this rule.
+    std::vector<std::string> words = c.header_context;
+    int64_t best_pos = INT64_MAX, best_neg = INT64_MAX;
+    std::string pos_word, neg_word;
+    for (const auto& k : keywords_) {
+      if (k.rule != c.rule) continue;
+      int64_t d;
+      if (k.end <= start) {
+        d = static_cast<int64_t>(start - k.end);
+        if (d > rule.window_before) continue;
+      } else if (k.start >= end) {
+        d = static_cast<int64_t>(k.start - end);
+        if (d > rule.window_after) continue;
+        d += 8;  // a word after the value weighs less than one before it
+      } else {
+        d = 0;
+      }
+      std::string w(Bytes(k.start, k.end));
+      if (k.negative) {
+        if (d < best_neg) best_neg = d, neg_word = w;
+      } else if (d < best_pos) {
+        best_pos = d, pos_word = w;
+      }
+    }
+    bool header_positive = !c.header_context.empty();
+    bool positive = header_positive || best_pos != INT64_MAX || v.self_context || c.cell;
+    bool negative = c.header_negative || (!header_positive && best_neg < best_pos);
+    if (!pos_word.empty()) words.push_back(pos_word);
+    if (v.self_context) words.push_back(v.self_context_word);
+    double score;
+    if (negative) {
+      score = rule.scores.negative;
+      if (!neg_word.empty()) words.push_back("!" + neg_word);
+    } else if (positive) {
+      score = rule.scores.context;
+    } else if (rule.context_required) {
+      return;
+    } else {
+      score = v.structured ? rule.scores.structured : rule.scores.bare;
+    }
+    Finding f;
+    f.type = rule.info.type;
+    f.offset = start;
+    f.length = static_cast<uint32_t>(end - start);
+    f.line = c.line;
+    if (start >= c.start) {
+      f.column = c.column + static_cast<uint32_t>(CountChars(Bytes(c.start, start)));
+    } else {
+      f.column = c.column - static_cast<uint32_t>(CountChars(Bytes(start, c.start)));
+    }
+    f.field = c.field;
+    f.record = c.record;
+    f.score = score;
+    f.confidence = score >= 0.8 ? Confidence::kHigh : score >= 0.5 ? Confidence::kMedium : Confidence::kLow;
+    if (f.confidence < opt_.min_confidence) return;
+    f.risk = rule.info.risk;
+    std::string raw(Bytes(start, end));
+    f.masked = rule.validator == ValidatorKind::kEmail ? MaskEmail(raw) : MaskValue(raw);
+    f.hash = key_.Hash(rule.info.type, v.normalized);
+    std::sort(words.begin(), words.end());
+    words.erase(std::unique(words.begin(), words.end()), words.end());
+    f.context = std::move(words);
+    if (opt_.keep_values) f.value = std::move(raw);
+    settled_.push_back(std::move(f));
+  }
+
+  // Resolves overlaps among settled findings (the higher score wins; then the
+  // longer value) and releases those that end before `frontier`.
+  void Release(uint64_t frontier) {
+    if (settled_.empty()) return;
+    std::sort(settled_.begin(), settled_.end(), [](const Finding& a, const Finding& b) {
+      return a.offset != b.offset ? a.offset < b.offset : a.length > b.length;
+    });
+    std::vector<Finding> kept;
+    for (auto& f : settled_) {
+      if (!kept.empty() && f.offset < kept.back().offset + kept.back().length) {
+        Finding& k = kept.back();
+        bool better = f.score > k.score || (f.score == k.score && f.length > k.length);
+        if (better) k = std::move(f);
+        continue;
+      }
+      kept.push_back(std::move(f));
+    }
+    settled_.clear();
+    for (auto& f : kept) {
+      if (f.offset + f.length + rs_.max_candidate_width < frontier || frontier == UINT64_MAX) {
+        if (emitted_ >= opt_.max_findings) {
+          error_ = ResourceExhausted("more than " + std::to_string(opt_.max_findings) +
+                                     " findings in one stream (raise --max-findings)");
+          return;
+        }
+        ++emitted_;
+        out_.push_back(std::move(f));
+      } else {
+        settled_.push_back(std::move(f));
+      }
+    }
+  }
+
+  std::shared_ptr<const RuleSet> holder_;
+  const RuleSetImpl& rs_;
+  const HashKey& key_;
+  ScanOptions opt_;
+  ValidatorContext vctx_;
+  std::vector<bool> enabled_;
+  hs_scratch_t* scratch_ = nullptr;
+  hs_stream_t* stream_ = nullptr;
+  Status error_;
+  bool finished_ = false;
+
+  std::string buf_;
+  uint64_t buf_base_ = 0;
+  uint64_t data_end_ = 0;
+  uint64_t max_window_before_ = 0;
+  uint64_t settle_after_ = 0;
+
+  std::vector<RawMatch> raw_;
+  std::deque<KeywordHit> keywords_;
+  std::vector<Candidate> unpositioned_;
+  std::vector<Candidate> pending_;
+  std::vector<Finding> settled_;
+  std::vector<Finding> out_;
+  uint64_t emitted_ = 0;
+
+  uint64_t walker_offset_ = 0;
+  uint64_t walker_line_ = 1;
+  uint64_t walker_col_chars_ = 0;
+  bool walker_mid_line_ = false;
+  uint64_t record_ = 0;
+  bool in_record_ = false;
+
+  bool header_done_ = false;
+  bool typed_columns_ = false;
+  std::string header_acc_;
+  std::vector<HeaderColumn> header_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Scanner>> Scanner::Create(std::shared_ptr<const RuleSet> rules, const HashKey& key,
+                                                 ScanOptions options) {
+  if (!rules) return InvalidArgument("Scanner::Create needs a rule set");
+  const auto* impl = dynamic_cast<const RuleSetImpl*>(rules.get());
+  if (!impl) return InvalidArgument("rule set was not loaded by RuleSet::Load*");
+  if (options.field_delimiter && options.field_delimiter != ',' && options.field_delimiter != '\t' &&
+      options.field_delimiter != ';' && options.field_delimiter != '|')
+    return InvalidArgument("field_delimiter must be ',', '\\t', ';' or '|'");
+  for (const auto& t : options.types)
+    if (!impl->Find(t)) return InvalidArgument("unknown type '" + t + "' (see `mamori rules list`)");
+  auto scanner = std::make_unique<ScannerImpl>(rules, *impl, key, std::move(options));
+  RETURN_IF_ERROR(scanner->Init());
+  return std::unique_ptr<Scanner>(std::move(scanner));
+}
+
+Result<std::vector<Finding>> ScanText(std::shared_ptr<const RuleSet> rules, const HashKey& key,
+                                      std::string_view text, const ScanOptions& options) {
+  ASSIGN_OR_RETURN(auto scanner, Scanner::Create(std::move(rules), key, options));
+  RETURN_IF_ERROR(scanner->Feed(text));
+  RETURN_IF_ERROR(scanner->Finish());
+  return scanner->TakeFindings();
+}
+
+std::string_view ConfidenceName(Confidence c) {
+  switch (c) {
+    case Confidence::kLow: return "low";
+    case Confidence::kMedium: return "medium";
+    case Confidence::kHigh: return "high";
+  }
+  return "low";
+}
+
+Result<Confidence> ParseConfidence(std::string_view name) {
+  if (name == "low") return Confidence::kLow;
+  if (name == "medium") return Confidence::kMedium;
+  if (name == "high") return Confidence::kHigh;
+  return InvalidArgument("confidence must be low, medium or high, not '" + std::string(name) + "'");
+}
+
+std::string_view RiskName(Risk r) {
+  switch (r) {
+    case Risk::kLow: return "low";
+    case Risk::kMedium: return "medium";
+    case Risk::kHigh: return "high";
+  }
+  return "medium";
+}
+
+std::vector<std::string> RuleSetImpl::CheckExamples() const {
+  std::vector<std::string> failures;
+  // A rule set that shares this one's compiled state without owning it.
+  std::shared_ptr<const RuleSet> self(std::shared_ptr<const RuleSet>{}, this);
+  HashKey key;
+  for (const auto& r : compiled) {
+    auto check = [&](const std::string& example, bool must_match) {
+      ScanOptions opt;
+      opt.min_confidence = Confidence::kLow;
+      auto found = ScanText(self, key, example, opt);
+      if (!found.ok()) {
+        failures.push_back(r.source_file + ": scanning example failed: " + found.status().ToString());
+        return;
+      }
+      bool matched = false;
+      for (const auto& f : *found)
+        if (f.type == r.info.type && f.confidence >= Confidence::kMedium) matched = true;
+      if (matched != must_match) {
+        failures.push_back(r.source_file + " (" + r.info.type + "): " +
+                           (must_match ? "example not found: " : "negative example matched: ") + example);
+      }
+    };
+    for (const auto& e : r.examples) check(e, true);
+    for (const auto& e : r.negative_examples) check(e, false);
+  }
+  return failures;
+}
+
+}  // namespace mamori::detect

@@ -1,0 +1,162 @@
+#include <gtest/gtest.h>
+
+#include "detect/detect.h"
+
+namespace mamori::detect {
+namespace {
+
+class ScannerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto r = RuleSet::LoadDirectory(std::string(MAMORI_SOURCE_DIR) + "/rules/detect");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rules_ = *r;
+  }
+  std::vector<Finding> Scan(std::string_view text, ScanOptions opt = {}) {
+    opt.keep_values = true;
+    auto r = ScanText(rules_, key_, text, opt);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::vector<Finding>{};
+  }
+  static std::vector<Finding> OfType(const std::vector<Finding>& all, const std::string& type) {
+    std::vector<Finding> out;
+    for (const auto& f : all)
+      if (f.type == type) out.push_back(f);
+    return out;
+  }
+  static inline std::shared_ptr<const RuleSet> rules_;
+  HashKey key_;
+};
+
+TEST_F(ScannerTest, MyNumberWithContextIsHighAndMasked) {
+  auto f = OfType(Scan("お客様の個人番号は 1234-5678-9018 です。"), "jp.my_number");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].confidence, Confidence::kHigh);
+  EXPECT_EQ(f[0].masked, "1234-****-**18");
+  EXPECT_EQ(f[0].value, "1234-5678-9018");
+  EXPECT_EQ(f[0].line, 1u);
+  EXPECT_EQ(f[0].column, 11u);  // characters, not bytes
+  EXPECT_EQ(f[0].context, std::vector<std::string>{"個人番号"});
+}
+
+TEST_F(ScannerTest, HashIsOfTheNormalisedValue) {
+  auto a = OfType(Scan("個人番号 1234-5678-9018"), "jp.my_number");
+  auto b = OfType(Scan("マイナンバー １２３４５６７８９０１８"), "jp.my_number");
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0].hash, b[0].hash);
+}
+
+TEST_F(ScannerTest, HardNegatives) {
+  // An order number that passes the My Number check digit.
+  EXPECT_TRUE(OfType(Scan("注文番号 202610160001"), "jp.my_number").empty());
+  EXPECT_TRUE(OfType(Scan("202610160001"), "jp.my_number").empty());
+  // A Luhn-valid number labelled as a lot number.
+  EXPECT_TRUE(OfType(Scan("ロット番号 4111111111111111"), "credit_card").empty());
+  // A timestamp and an amount.
+  EXPECT_TRUE(Scan("20261016123456 ¥1,234,567").empty());
+}
+
+TEST_F(ScannerTest, ValueSplitAcrossChunksIsFound) {
+  std::string text = "顧客データ\n個人番号: 4652-8126-6333\nメール taro@example.co.jp\n";
+  for (size_t cut = 1; cut < text.size(); ++cut) {
+    auto scanner = Scanner::Create(rules_, key_, {});
+    ASSERT_TRUE(scanner.ok());
+    ASSERT_TRUE((*scanner)->Feed(std::string_view(text).substr(0, cut)).ok());
+    ASSERT_TRUE((*scanner)->Feed(std::string_view(text).substr(cut)).ok());
+    ASSERT_TRUE((*scanner)->Finish().ok());
+    auto f = (*scanner)->TakeFindings();
+    ASSERT_EQ(f.size(), 2u) << "cut at " << cut;
+    EXPECT_EQ(f[0].type, "jp.my_number");
+    EXPECT_EQ(f[0].line, 2u);
+    EXPECT_EQ(f[1].type, "email");
+    EXPECT_EQ(f[1].line, 3u);
+  }
+}
+
+TEST_F(ScannerTest, ByteAtATimeMatchesWholeBuffer) {
+  std::string text =
+      "氏名,電話番号,個人番号,住所\n"
+      "山田太郎,03-1234-5678,123456789018,東京都港区芝公園4-2-8\n"
+      "鈴木花子,090-1111-2222,621498320257,大阪府大阪市北区梅田1-2-3\n";
+  ScanOptions opt;
+  opt.field_delimiter = ',';
+  auto whole = Scan(text, opt);
+  auto scanner = Scanner::Create(rules_, key_, opt);
+  ASSERT_TRUE(scanner.ok());
+  for (char c : text) ASSERT_TRUE((*scanner)->Feed(std::string_view(&c, 1)).ok());
+  ASSERT_TRUE((*scanner)->Finish().ok());
+  auto pieces = (*scanner)->TakeFindings();
+  ASSERT_EQ(whole.size(), pieces.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(whole[i].type, pieces[i].type);
+    EXPECT_EQ(whole[i].offset, pieces[i].offset);
+    EXPECT_EQ(whole[i].line, pieces[i].line);
+    EXPECT_EQ(whole[i].column, pieces[i].column);
+    EXPECT_EQ(whole[i].field, pieces[i].field);
+  }
+}
+
+TEST_F(ScannerTest, CsvHeaderIsContextForItsColumn) {
+  std::string csv =
+      "氏名,電話番号,個人番号,住所\n"
+      "山田太郎,03-1234-5678,123456789018,東京都港区芝公園4-2-8\n";
+  ScanOptions opt;
+  opt.field_delimiter = ',';
+  auto all = Scan(csv, opt);
+  auto mn = OfType(all, "jp.my_number");
+  ASSERT_EQ(mn.size(), 1u);  // a bare 12-digit number, but under 個人番号
+  EXPECT_EQ(mn[0].confidence, Confidence::kHigh);
+  EXPECT_EQ(mn[0].field, 2);
+  EXPECT_EQ(mn[0].record, 1u);
+  auto names = OfType(all, "jp.person_name");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].value, "山田太郎");
+  EXPECT_EQ(OfType(all, "jp.address").size(), 1u);
+  EXPECT_EQ(OfType(all, "jp.phone").size(), 1u);
+  // Without the header the bare number is not enough.
+  EXPECT_TRUE(OfType(Scan("山田太郎,03-1234-5678,123456789018\n"), "jp.my_number").empty());
+}
+
+TEST_F(ScannerTest, WarekiBirthDateWithContext) {
+  auto f = OfType(Scan("生年月日：昭和60年4月1日"), "jp.birth_date");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].value, "昭和60年4月1日");
+  EXPECT_TRUE(OfType(Scan("発行日：昭和60年4月1日"), "jp.birth_date").empty());
+}
+
+TEST_F(ScannerTest, TypesFilterAndMinConfidence) {
+  ScanOptions opt;
+  opt.types = {"email"};
+  auto f = Scan("個人番号 1234-5678-9018 taro@example.jp", opt);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, "email");
+  opt.types = {"no.such.type"};
+  EXPECT_FALSE(Scanner::Create(rules_, key_, opt).ok());
+  ScanOptions low;
+  low.min_confidence = Confidence::kLow;
+  EXPECT_EQ(OfType(Scan("123456789018", low), "jp.my_number").size(), 1u);
+}
+
+TEST_F(ScannerTest, FindingBudgetIsAnError) {
+  ScanOptions opt;
+  opt.max_findings = 3;
+  std::string text;
+  for (int i = 0; i < 10; ++i) text += "user" + std::to_string(i) + "@example.com\n";
+  auto r = ScanText(rules_, key_, text, opt);
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  opt.max_findings = 1000;
+  opt.max_bytes = 10;
+  EXPECT_EQ(ScanText(rules_, key_, text, opt).status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(ScannerTest, ParagraphsAreRecords) {
+  auto f = Scan("山田太郎様\n電話 03-1234-5678\n\n鈴木花子様\nメール hanako@example.jp\n");
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f[0].record, f[1].record);
+  EXPECT_EQ(f[2].record, f[3].record);
+  EXPECT_NE(f[0].record, f[2].record);
+}
+
+}  // namespace
+}  // namespace mamori::detect

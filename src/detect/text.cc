@@ -1,0 +1,105 @@
+#include "detect/text.h"
+
+namespace mamori::detect {
+
+uint32_t DecodeAt(std::string_view s, size_t i, size_t* len) {
+  unsigned char c = s[i];
+  size_t n = Utf8SeqLen(c);
+  if (n == 1 || i + n > s.size()) {
+    *len = 1;
+    return c;
+  }
+  uint32_t cp = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    unsigned char cc = s[i + k];
+    if ((cc & 0xC0) != 0x80) {
+      *len = 1;
+      return c;
+    }
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  *len = n;
+  return cp;
+}
+
+uint32_t DecodeBefore(std::string_view s, size_t end, size_t* len) {
+  if (end == 0) {
+    *len = 0;
+    return 0;
+  }
+  size_t start = end - 1;
+  int back = 0;
+  while (start > 0 && back < 3 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) {
+    --start;
+    ++back;
+  }
+  size_t n = 0;
+  uint32_t cp = DecodeAt(s, start, &n);
+  if (start + n != end) {  // not a clean sequence: treat the last byte alone
+    *len = 1;
+    return static_cast<unsigned char>(s[end - 1]);
+  }
+  *len = n;
+  return cp;
+}
+
+uint32_t FoldWidth(uint32_t cp) {
+  if (cp >= 0xFF01 && cp <= 0xFF5E) return cp - 0xFF01 + 0x21;
+  if (cp == 0x3000) return ' ';
+  return cp;
+}
+
+bool IsDigitCp(uint32_t cp) { return (cp >= '0' && cp <= '9') || (cp >= 0xFF10 && cp <= 0xFF19); }
+bool IsAsciiLetterCp(uint32_t cp) { return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z'); }
+bool IsSeparatorCp(uint32_t cp) {
+  switch (cp) {
+    case ' ': case '-': case '.': case 0x3000: case 0xFF0D: case 0x2010: case 0x2011:
+    case 0x2012: case 0x2013: case 0x2014: case 0x2015: case 0x2212: case 0x30FC:
+    case 0xFF70: case 0xFF0E:
+      return true;
+    default:
+      return false;
+  }
+}
+bool IsKanjiCp(uint32_t cp) {
+  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || cp == 0x3005 ||
+         (cp >= 0xF900 && cp <= 0xFAFF);
+}
+bool IsKanaCp(uint32_t cp) { return (cp >= 0x3041 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F); }
+
+std::string DigitsOf(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t n;
+    uint32_t cp = FoldWidth(DecodeAt(s, i, &n));
+    if (cp >= '0' && cp <= '9') out.push_back(static_cast<char>(cp));
+    i += n;
+  }
+  return out;
+}
+
+size_t CountChars(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string FoldForMatch(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t n;
+    uint32_t cp = FoldWidth(DecodeAt(s, i, &n));
+    if (cp < 0x80) {
+      char c = static_cast<char>(cp);
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      out.push_back(c);
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace mamori::detect

@@ -1,0 +1,122 @@
+#include "detect/validators.h"
+
+#include <algorithm>
+
+namespace mamori::detect {
+namespace {
+
+bool AllDigits(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+bool AllSame(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [&](char c) { return c == s[0]; });
+}
+bool HasPrefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+int PrefixNumber(std::string_view s, size_t n) {
+  int v = 0;
+  for (size_t i = 0; i < n && i < s.size(); ++i) v = v * 10 + (s[i] - '0');
+  return v;
+}
+
+}  // namespace
+
+bool IsValidMyNumber(std::string_view d) {
+  if (d.size() != 12 || !AllDigits(d) || AllSame(d)) return false;
+  static constexpr int kWeights[11] = {6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2};
+  int sum = 0;
+  for (int i = 0; i < 11; ++i) sum += (d[i] - '0') * kWeights[i];
+  int r = sum % 11;
+  int check = r <= 1 ? 0 : 11 - r;
+  return check == d[11] - '0';
+}
+
+bool IsValidCorporateNumber(std::string_view d) {
+  if (d.size() != 13 || !AllDigits(d) || d[0] == '0') return false;
+  int sum = 0;
+  // Weights 1,2,1,2,... over the 12 base digits counted from the right.
+  for (int n = 1; n <= 12; ++n) sum += (d[13 - n] - '0') * (n % 2 == 1 ? 1 : 2);
+  return 9 - (sum % 9) == d[0] - '0';
+}
+
+bool IsLuhnValid(std::string_view d) {
+  if (d.empty() || !AllDigits(d)) return false;
+  int sum = 0;
+  bool dbl = false;
+  for (size_t i = d.size(); i-- > 0;) {
+    int v = d[i] - '0';
+    if (dbl) {
+      v *= 2;
+      if (v > 9) v -= 9;
+    }
+    sum += v;
+    dbl = !dbl;
+  }
+  return sum % 10 == 0;
+}
+
+std::string_view CardBrand(std::string_view d) {
+  size_t n = d.size();
+  if (!AllDigits(d) || AllSame(d)) return {};
+  int p2 = PrefixNumber(d, 2), p3 = PrefixNumber(d, 3), p4 = PrefixNumber(d, 4);
+  if (p4 >= 3528 && p4 <= 3589 && n >= 16 && n <= 19) return "JCB";
+  if (d[0] == '4' && (n == 13 || n == 16 || n == 18 || n == 19)) return "Visa";
+  if (((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) && n == 16) return "Mastercard";
+  if ((p2 == 34 || p2 == 37) && n == 15) return "American Express";
+  if (((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) && (n == 14 || n == 16 || n == 19))
+    return "Diners Club";
+  if ((HasPrefix(d, "6011") || (p3 >= 644 && p3 <= 649) || p2 == 65) && (n == 16 || n == 19))
+    return "Discover";
+  if (p2 == 62 && n >= 16 && n <= 19) return "UnionPay";
+  return {};
+}
+
+bool IsValidDriversLicense(std::string_view d) {
+  if (d.size() != 12 || !AllDigits(d) || AllSame(d)) return false;
+  // 公安委員会コード: 10-14 Hokkaido areas, 20-25 Tohoku, 30 Tokyo, 40-49 Kanto/Chubu,
+  // 50-55 Hokuriku/Tokai, 60-65 Kinki, 70-74 Chugoku, 80-83 Shikoku, 90-97 Kyushu/Okinawa.
+  int code = PrefixNumber(d, 2);
+  bool known = (code >= 10 && code <= 14) || (code >= 20 && code <= 25) || code == 30 ||
+               (code >= 40 && code <= 49) || (code >= 50 && code <= 55) ||
+               (code >= 60 && code <= 65) || (code >= 70 && code <= 74) ||
+               (code >= 80 && code <= 83) || (code >= 90 && code <= 97);
+  if (!known) return false;
+  static constexpr int kWeights[10] = {5, 4, 3, 2, 7, 6, 5, 4, 3, 2};
+  int sum = 0;
+  for (int i = 0; i < 10; ++i) sum += (d[i] - '0') * kWeights[i];
+  return (11 - sum % 11) % 10 == d[10] - '0';
+}
+
+bool IsPlausibleJapanesePhone(std::string_view d) {
+  if (!AllDigits(d) || d.empty() || d[0] != '0') return false;
+  if (d.size() == 11) {
+    // Mobile, IP phone, M2M, and 0800 toll-free.
+    return HasPrefix(d, "090") || HasPrefix(d, "080") || HasPrefix(d, "070") ||
+           HasPrefix(d, "050") || HasPrefix(d, "020") || HasPrefix(d, "0800");
+  }
+  if (d.size() == 10) {
+    if (d[1] == '0') return HasPrefix(d, "0120") || HasPrefix(d, "0570") || HasPrefix(d, "0990");
+    // A 10-digit number with a mobile prefix lacks a digit.
+    return !(HasPrefix(d, "090") || HasPrefix(d, "080") || HasPrefix(d, "070"));
+  }
+  return false;
+}
+
+bool IsValidDate(int y, int m, int d) {
+  if (y < 1900 || y > 2100 || m < 1 || m > 12 || d < 1) return false;
+  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int max = kDays[m - 1];
+  if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) max = 29;
+  return d <= max;
+}
+
+int EraBaseYear(std::string_view era) {
+  // Gregorian year of era year 1 (元年).
+  if (era == "明治" || era == "M" || era == "m") return 1868;
+  if (era == "大正" || era == "T" || era == "t") return 1912;
+  if (era == "昭和" || era == "S" || era == "s") return 1926;
+  if (era == "平成" || era == "H" || era == "h") return 1989;
+  if (era == "令和" || era == "R" || era == "r") return 2019;
+  return 0;
+}
+
+}  // namespace mamori::detect
