@@ -1,0 +1,145 @@
+// `mamori milter`: the Postfix milter (mail guard, issue 7). See docs/mail.md.
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "common/clock.h"
+#include "common/redact.h"
+#include "mail/inspect.h"
+#include "mail/policy.h"
+#include "mail/postfix.h"
+#include "mail/server.h"
+#include "mail/session.h"
+#include "mail/store.h"
+
+namespace {
+
+struct MilterArgs {
+  std::string listen = "inet:127.0.0.1:10025";
+  std::string policy;
+  std::string state = "/var/lib/mamori/mail";
+  std::string key;
+  std::string audit_log;
+  std::string audit_key;
+  std::string postfix_config;
+  int threads = 0;
+  bool check = false;
+};
+
+int RunMilter(const MilterArgs& a) {
+  using namespace mamori;
+  using namespace mamori::mail;
+  auto policy = Policy::Load(a.policy.empty() ? Policy::DefaultPath() : a.policy);
+  if (!policy.ok()) {
+    cli::PrintError(policy.status().ToString());
+    return 2;
+  }
+  if (a.check) {
+    std::cout << "mail policy OK: " << policy->internal_domains.size() << " internal domains, "
+              << policy->partner_domains.size() << " partner domains\n";
+    return 0;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(a.state, ec);
+  if (ec) {
+    cli::PrintError("cannot create state directory " + a.state + ": " + ec.message());
+    return 2;
+  }
+  ::chmod(a.state.c_str(), 0700);
+  auto key = HashKey::LoadOrCreate(a.key.empty() ? a.state + "/hash.key" : a.key);
+  if (!key.ok()) {
+    cli::PrintError(key.status().ToString());
+    return 2;
+  }
+  auto holds = HoldStore::Open(a.state + "/mail.db");
+  if (!holds.ok()) {
+    cli::PrintError(holds.status().ToString());
+    return 2;
+  }
+  AuditOptions ao;
+  ao.log_path = a.audit_log.empty() ? a.state + "/audit.log" : a.audit_log;
+  ao.signing_key = a.audit_key;
+  auto audit = OpenAuditWriter(ao, *key);
+  if (!audit.ok()) {
+    cli::PrintError(audit.status().ToString());
+    return 2;
+  }
+  std::unique_ptr<ContentInspector> inspector;
+  auto made = MakeDetectInspector(policy->budgets, *key);
+  if (made.ok()) {
+    inspector = std::move(*made);
+  } else {
+    std::cerr << "mamori milter: warning: " << made.status().ToString()
+              << "; external mail will be tempfailed\n";
+  }
+  StoreSink sink(holds->get(), audit->get(), *key);
+  SessionDeps deps;
+  deps.policy = &*policy;
+  deps.inspector = inspector.get();
+  deps.sink = &sink;
+  deps.new_event_id = RandomEventId;
+  PostfixTools postfix(a.postfix_config);
+  HoldStore* hs = holds->get();
+  AuditWriter* aw = audit->get();
+  ServerOptions so;
+  so.listen = a.listen;
+  so.threads = a.threads > 0 ? a.threads : std::max(2u, std::thread::hardware_concurrency());
+  // 一時保留: release delayed mail whose time has come (unless discarded).
+  so.on_tick = [hs, aw, &postfix] {
+    int64_t now = Clock::Real().NowMicros();
+    auto due = hs->DueForRelease(now);
+    if (!due.ok()) {
+      std::cerr << "mamori milter: " << due.status().ToString() << "\n";
+      return;
+    }
+    for (const auto& m : *due) {
+      Status st = postfix.Release(m.queue_id);
+      if (!st.ok()) {
+        std::cerr << "mamori milter: releasing " << m.event_id << ": " << st.ToString() << "\n";
+        continue;
+      }
+      (void)hs->SetStatus(m.event_id, "released", now);
+      (void)aw->WriteAdmin("mail.release", m, "mamori-delay", "allow");
+    }
+  };
+  auto server = Server::Create(so, deps);
+  if (!server.ok()) {
+    cli::PrintError(server.status().ToString());
+    return 2;
+  }
+  std::cerr << "mamori milter: listening on " << a.listen;
+  if ((*server)->port()) std::cerr << " (port " << (*server)->port() << ")";
+  std::cerr << " with " << so.threads << " threads\n";
+  Status st = (*server)->Run(/*handle_signals=*/true);
+  if (!st.ok()) {
+    cli::PrintError(st.ToString());
+    return 2;
+  }
+  return 0;
+}
+
+void Setup(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<MilterArgs>();
+  auto* cmd = app.add_subcommand("milter", "Run the Postfix milter (誤送信防止 mail guard)");
+  cmd->add_option("--listen", args->listen,
+                  "inet:127.0.0.1:PORT or unix:/path (Postfix: smtpd_milters = inet:...)")
+      ->capture_default_str();
+  cmd->add_option("--policy", args->policy, "Policy file or directory (default rules/mail)");
+  cmd->add_option("--state", args->state, "State directory (hold database, keys, audit log)")
+      ->capture_default_str();
+  cmd->add_option("--key", args->key, "Hash key file (default STATE/hash.key)");
+  cmd->add_option("--audit-log", args->audit_log, "Audit log path (default STATE/audit.log)");
+  cmd->add_option("--audit-key", args->audit_key,
+                  "Ed25519 signing key for the shared audit log (mamori audit keygen)");
+  cmd->add_option("-c,--postfix-config", args->postfix_config,
+                  "Postfix config directory, for releasing delayed mail");
+  cmd->add_option("--threads", args->threads, "Worker threads (default: cores, at least 2)");
+  cmd->add_flag("--check", args->check, "Only check the policy and exit");
+  cmd->callback([args, exit_code] { *exit_code = RunMilter(*args); });
+}
+
+MAMORI_REGISTER_COMMAND("milter", Setup);
+
+}  // namespace

@@ -1,0 +1,92 @@
+// One milter connection's state machine, independent of sockets.
+//
+// The server feeds it decoded packets; it appends the replies to send. It
+// negotiates only the steps mamori needs (envelope, headers, body) and asks
+// Postfix not to wait for replies to them (SMFIP_NR_*), so a message costs two
+// round trips: option negotiation (once per SMTP session) and end of message.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "mail/inspect.h"
+#include "mail/milter_protocol.h"
+#include "mail/policy.h"
+
+namespace mamori::mail {
+
+// Everything known about one decided message; the sink persists it.
+struct VerdictRecord {
+  int64_t time_micros = 0;
+  std::string event_id;
+  std::string queue_id;     // Postfix queue id ({i} macro), may be empty
+  std::string auth_user;    // {auth_authen}, may be empty
+  std::string client_addr;  // {client_addr}, may be empty
+  Envelope envelope;
+  Verdict verdict;
+  ContentSummary content;
+  uint64_t message_bytes = 0;
+  std::string error;              // set when the action is tempfail
+  int64_t release_at_micros = 0;  // for the 一時保留 delay
+};
+
+// Persists verdicts (audit log, hold metadata). Thread-safe. An error makes
+// the session tempfail the message: nothing leaves without its audit record.
+class VerdictSink {
+ public:
+  virtual ~VerdictSink() = default;
+  virtual Status Record(const VerdictRecord& record) = 0;
+};
+
+struct SessionDeps {
+  const Policy* policy = nullptr;
+  ContentInspector* inspector = nullptr;  // null: external mail is tempfailed
+  VerdictSink* sink = nullptr;            // required
+  const Clock* clock = &Clock::Real();
+  std::function<std::string()> new_event_id;  // required
+};
+
+class Session {
+ public:
+  explicit Session(SessionDeps deps);
+  // Handles one packet and appends replies to *out. A non-OK status is a
+  // protocol violation: the connection must be closed (Postfix then applies
+  // milter_default_action = tempfail).
+  Status Handle(const milter::Packet& packet, std::string* out);
+  // True once the MTA said QUIT.
+  bool done() const { return done_; }
+  // Protocol flags agreed in OPTNEG (for tests and logs).
+  uint32_t protocol_flags() const { return proto_; }
+
+ private:
+  void ResetMessage();
+  void Reply(std::string* out, uint32_t nr_flag);
+  void EndOfMessage(std::string* out);
+  std::string Macro(const std::string& name) const;
+
+  SessionDeps deps_;
+  bool negotiated_ = false;
+  bool done_ = false;
+  uint32_t proto_ = 0;
+  uint32_t actions_ = 0;
+  std::map<std::string, std::string> macros_;
+
+  // Per message.
+  std::string sender_;
+  std::vector<std::string> rcpts_;
+  std::string message_;  // reconstructed headers + body
+  std::vector<std::string> to_cc_values_;
+  uint32_t to_count_ = 0, cc_count_ = 0, header_count_ = 0;
+  bool in_body_ = false;
+  Status message_error_;  // first budget overrun in this message
+};
+
+// 12-character event ids from libsodium's CSPRNG, e.g. "M7Q2K9XW4TPA".
+std::string RandomEventId();
+
+}  // namespace mamori::mail

@@ -1,0 +1,96 @@
+// Persistent state of the mail guard: the audit trail of every verdict and
+// the metadata of held mail (why, who, when), keyed by event id and Postfix
+// queue id. On-disk format: docs/mail.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/redact.h"
+#include "common/status.h"
+#include "mail/session.h"
+
+struct sqlite3;
+
+namespace mamori::mail {
+
+// One held message as stored in STATE/mail.db.
+struct HeldMail {
+  std::string event_id;
+  std::string queue_id;
+  int64_t time_micros = 0;
+  std::string sender_masked;  // MaskEmail(sender)
+  std::string sender_hash;    // keyed hash of the sender address
+  std::vector<std::string> recipient_domains;
+  std::vector<std::string> reasons;
+  std::string summary;                 // JSON: types, individuals, my_numbers
+  int64_t release_at_micros = 0;       // 一時保留: released automatically then
+  std::string status;                  // "held", "released", "discarded"
+  std::vector<std::string> approvals;  // users who approved release
+  int64_t updated_micros = 0;
+};
+
+// SQLite database of held mail. Thread-safe (one connection behind a mutex).
+class HoldStore {
+ public:
+  static Result<std::unique_ptr<HoldStore>> Open(const std::string& path);
+  ~HoldStore();
+  Status Insert(const HeldMail& m);
+  // By event id or queue id.
+  Result<HeldMail> Find(const std::string& id);
+  Result<std::vector<HeldMail>> List(bool include_closed);
+  // Held delay-only mail whose release time has come.
+  Result<std::vector<HeldMail>> DueForRelease(int64_t now_micros);
+  Status AddApproval(const std::string& event_id, const std::string& user, int64_t now);
+  Status SetStatus(const std::string& event_id, const std::string& status, int64_t now);
+
+ private:
+  explicit HoldStore(sqlite3* db) : db_(db) {}
+  Status Exec(const std::string& sql);
+  sqlite3* db_;
+  std::mutex mu_;
+};
+
+// Writes verdicts to the audit log; abstract so tests can see records.
+class AuditWriter {
+ public:
+  virtual ~AuditWriter() = default;
+  // Durable when it returns OK.
+  virtual Status Write(const std::string& action, const VerdictRecord& r) = 0;
+  // For release/discard/approve from the CLI.
+  virtual Status WriteAdmin(const std::string& action, const HeldMail& m, const std::string& user,
+                            const std::string& result) = 0;
+};
+
+struct AuditOptions {
+  std::string log_path;     // the shared audit log (src/audit) or a JSONL file
+  std::string signing_key;  // Ed25519 key for the shared audit log
+  const Clock* clock = &Clock::Real();
+};
+// The shared tamper-evident log (src/audit) when mamori is built with it, else
+// an fsynced JSONL file with the same fields.
+Result<std::unique_ptr<AuditWriter>> OpenAuditWriter(const AuditOptions& options,
+                                                     const HashKey& key);
+
+// The session's sink: hold metadata first, then the audit record.
+class StoreSink : public VerdictSink {
+ public:
+  StoreSink(HoldStore* holds, AuditWriter* audit, const HashKey& key)
+      : holds_(holds), audit_(audit), key_(key) {}
+  Status Record(const VerdictRecord& r) override;
+
+ private:
+  HoldStore* holds_;
+  AuditWriter* audit_;
+  HashKey key_;
+};
+
+// JSON summary of the personal data found (types, counts); no values.
+std::string SummaryJson(const ContentSummary& c);
+
+}  // namespace mamori::mail

@@ -1,0 +1,93 @@
+#include "mail/store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/file_util.h"
+
+namespace mamori::mail {
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/mamori_mail_store_XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+TEST(MailStore, HoldLifecycle) {
+  std::string dir = TempDir();
+  auto s = HoldStore::Open(dir + "/mail.db");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  HeldMail m;
+  m.event_id = "MEVENT1";
+  m.queue_id = "4QABC123";
+  m.time_micros = 10;
+  m.reasons = {"my_number"};
+  m.recipient_domains = {"client.jp"};
+  m.release_at_micros = 500;
+  ASSERT_TRUE((*s)->Insert(m).ok());
+  EXPECT_FALSE((*s)->Insert(m).ok()) << "event ids are unique";
+  auto f = (*s)->Find("4QABC123");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->event_id, "MEVENT1");
+  EXPECT_EQ(f->reasons, std::vector<std::string>{"my_number"});
+  EXPECT_EQ(f->status, "held");
+  EXPECT_TRUE((*s)->DueForRelease(499)->empty());
+  EXPECT_EQ((*s)->DueForRelease(500)->size(), 1u);
+  ASSERT_TRUE((*s)->AddApproval("MEVENT1", "alice", 20).ok());
+  ASSERT_TRUE((*s)->AddApproval("MEVENT1", "alice", 21).ok());
+  EXPECT_EQ((*s)->Find("MEVENT1")->approvals.size(), 1u);
+  ASSERT_TRUE((*s)->SetStatus("MEVENT1", "released", 30).ok());
+  EXPECT_TRUE((*s)->List(false)->empty());
+  EXPECT_EQ((*s)->List(true)->size(), 1u);
+  EXPECT_EQ((*s)->Find("nope").status().code(), StatusCode::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MailStore, SinkStoresHoldsAndAuditsEveryVerdictWithoutRawAddresses) {
+  std::string dir = TempDir();
+  auto holds = HoldStore::Open(dir + "/mail.db");
+  ASSERT_TRUE(holds.ok());
+  FakeClock clock(1000);
+  AuditOptions ao;
+  ao.log_path = dir + "/audit.jsonl";
+  ao.clock = &clock;
+  HashKey key;
+  auto audit = OpenAuditWriter(ao, key);
+  ASSERT_TRUE(audit.ok());
+  StoreSink sink(holds->get(), audit->get(), key);
+  VerdictRecord r;
+  r.event_id = "MEV2";
+  r.queue_id = "4QXYZ";
+  r.envelope.sender = "taro.yamada@example.co.jp";
+  r.envelope.recipients = {"x@client.jp"};
+  r.verdict.action = Action::kHold;
+  r.verdict.reasons = {"my_number"};
+  r.verdict.recipient_domains = {"client.jp"};
+  r.content.scanned = true;
+  r.content.my_numbers = 50;
+  r.content.types["jp.my_number"] = 50;
+  ASSERT_TRUE(sink.Record(r).ok());
+  r.event_id = "MEV3";
+  r.verdict.action = Action::kAccept;
+  ASSERT_TRUE(sink.Record(r).ok());
+  EXPECT_EQ((*holds)->List(false)->size(), 1u);
+  EXPECT_EQ((*holds)->Find("MEV2")->sender_masked.find("taro.yamada"), std::string::npos);
+  auto text = ReadFile(ao.log_path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(text->find("taro.yamada"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("x@client.jp"), std::string::npos);
+  size_t nl = text->find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  auto j = nlohmann::json::parse(text->substr(0, nl));
+  EXPECT_EQ(j["result"], "hold");
+  EXPECT_EQ(j["labels"]["my_numbers"], 50);
+  EXPECT_EQ(j["destination"], "client.jp");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mamori::mail
