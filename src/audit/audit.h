@@ -34,17 +34,17 @@ namespace mamori::audit {
 // One event. Never put raw personal data in any field: use masked values or
 // keyed hashes (common/redact.h).
 struct Record {
-  int64_t time_micros = 0;  // set by Log::Append from the injected Clock if 0
-  std::string component;    // "vault", "egress", "mail", "incident", "scan"
-  std::string event_id;     // short unique id a user can quote to the help desk;
-                            // Log::Append fills one in (NewEventId) if empty
+  int64_t time_micros = 0;                   // set by Log::Append from the injected Clock if 0
+  std::string component;                     // "vault", "egress", "mail", "incident", "scan"
+  std::string event_id;                      // short unique id a user can quote to the help desk;
+                                             // Log::Append fills one in (NewEventId) if empty
   std::string user, device, source_ip, org;  // who (org = contractor organisation, if any)
-  std::string action;       // "get", "put", "login", "upload", "mail.send", ...
+  std::string action;                        // "get", "put", "login", "upload", "mail.send", ...
   std::string object;       // object id or name hash (never a plaintext personal name)
   std::string destination;  // host or recipient domain for egress/mail
   uint64_t bytes = 0;
-  std::string result;  // "allow", "deny", "hold", "block", "error"
-  std::string reason;  // short machine-readable reason
+  std::string result;     // "allow", "deny", "hold", "block", "error"
+  std::string reason;     // short machine-readable reason
   nlohmann::json labels;  // {"types":{"jp.my_number":3}, "individuals":50, "max_confidence":"high"}
   nlohmann::json extra;   // anything else, never raw personal data
 };
@@ -118,9 +118,9 @@ inline constexpr const char* kPublicKeyFile = "audit_signing.pub";
 // cannot rewrite (another machine, a WORM bucket, a ticket) and give it to
 // Verify to detect truncation after the last checkpoint.
 struct Head {
-  uint64_t seq = 0;       // 0 = empty log
-  std::string hash;       // hex hash of the record entry with that seq
-  std::string ToString() const;                  // "SEQ:HASH"
+  uint64_t seq = 0;                               // 0 = empty log
+  std::string hash;                               // hex hash of the record entry with that seq
+  std::string ToString() const;                   // "SEQ:HASH"
   static Result<Head> Parse(std::string_view s);  // parses "SEQ:HASH"
 };
 
@@ -230,16 +230,16 @@ Result<Head> ReadHead(const ReaderOptions& options);
 // ---------------------------------------------------------------- verifying
 
 enum class ProblemKind {
-  kMalformed,       // a line that is not a valid entry
-  kHashMismatch,    // a line whose content does not match its hash (modified)
-  kChainBroken,     // a line whose prev-hash does not name the line before it
-  kMissingSeq,      // records missing (deleted) before this one
-  kReordered,       // a record whose seq is lower than one already seen
-  kBadSignature,    // a checkpoint whose signature does not verify
-  kWrongKey,        // a checkpoint signed by another key than the one given
-  kBadCheckpoint,   // a checkpoint whose seq/hash do not match the chain
-  kTruncated,       // the log ends before the given head
-  kHeadMismatch,    // the record at the head's seq has another hash
+  kMalformed,      // a line that is not a valid entry
+  kHashMismatch,   // a line whose content does not match its hash (modified)
+  kChainBroken,    // a line whose prev-hash does not name the line before it
+  kMissingSeq,     // records missing (deleted) before this one
+  kReordered,      // a record whose seq is lower than one already seen
+  kBadSignature,   // a checkpoint whose signature does not verify
+  kWrongKey,       // a checkpoint signed by another key than the one given
+  kBadCheckpoint,  // a checkpoint whose seq/hash do not match the chain
+  kTruncated,      // the log ends before the given head
+  kHeadMismatch,   // the record at the head's seq has another hash
 };
 std::string_view ProblemKindName(ProblemKind kind);
 
@@ -268,7 +268,7 @@ struct VerifyReport {
   int64_t last_checkpoint_micros = 0;
   uint64_t records_after_last_checkpoint = 0;  // not covered by any signature
   bool ends_with_checkpoint = false;           // clean Close()
-  uint64_t torn_tail_bytes = 0;  // partial last line: a crash, not an error
+  uint64_t torn_tail_bytes = 0;                // partial last line: a crash, not an error
   std::vector<Problem> problems;
   bool ok() const { return problems.empty(); }
   // Human-readable multi-line summary, "OK: ..." or one line per problem.

@@ -1,0 +1,264 @@
+// Log: appending with a hash chain, group commit and signed checkpoints.
+#include <condition_variable>
+#include <mutex>
+
+#include "audit/audit.h"
+#include "audit/format.h"
+
+namespace mamori::audit {
+
+using internal::ChainWalker;
+using internal::LineReader;
+
+namespace {
+constexpr size_t kMaxRecordBytesCap = 512 * 1024;  // well under the reader's line budget
+constexpr int kMaxLabelDepth = 32;
+
+int Depth(const nlohmann::json& j, int limit) {
+  if (limit < 0) return 0;
+  int best = 0;
+  if (j.is_object() || j.is_array()) {
+    for (const auto& v : j) {
+      best = std::max(best, Depth(v, limit - 1));
+      if (best > limit) break;
+    }
+    return best + 1;
+  }
+  return 0;
+}
+}  // namespace
+
+class Log::Impl {
+ public:
+  LogOptions opts;
+  Env* env = nullptr;
+  std::shared_ptr<const SigningKey> key;
+  std::unique_ptr<WritableFile> file;
+  uint64_t recovered_tail = 0;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  // Chain state (entries queued or written), guarded by mu.
+  uint64_t next_seq = 1;
+  std::string last_hash = internal::kGenesisHash;  // last queued entry
+  uint64_t records_since_checkpoint = 0;
+  int64_t last_checkpoint_micros = 0;
+  // Group commit.
+  std::string pending;  // lines not yet written
+  uint64_t pending_last_ticket = 0;
+  uint64_t pending_last_seq = 0;
+  std::string pending_last_record_hash;
+  uint64_t next_ticket = 1;  // one per entry
+  uint64_t durable_ticket = 0;
+  bool writing = false;
+  uint64_t durable_size = 0;
+  Head durable_head{0, internal::kGenesisHash};
+  Status failed;
+  bool closed = false;
+
+  // Queues a checkpoint line over the current chain state. mu held.
+  uint64_t QueueCheckpointLocked() {
+    int64_t now = opts.clock->NowMicros();
+    std::string body = internal::CheckpointBody(next_seq - 1, last_hash, now, *key);
+    std::string hash;
+    pending += internal::MakeLine(body, &hash);
+    last_hash = hash;
+    records_since_checkpoint = 0;
+    last_checkpoint_micros = now;
+    pending_last_ticket = next_ticket++;
+    return pending_last_ticket;
+  }
+
+  // Waits until `ticket` is durable, writing batches as the leader when no
+  // one else is. mu held via lock.
+  Status WaitDurable(std::unique_lock<std::mutex>& lock, uint64_t ticket) {
+    while (true) {
+      if (durable_ticket >= ticket) return Status::Ok();
+      if (!failed.ok()) return failed;
+      if (!writing) {
+        writing = true;
+        std::string batch;
+        batch.swap(pending);
+        uint64_t batch_ticket = pending_last_ticket;
+        Head batch_head = durable_head;
+        if (pending_last_seq > durable_head.seq) {
+          batch_head.seq = pending_last_seq;
+          batch_head.hash = pending_last_record_hash;
+        }
+        lock.unlock();
+        Status st = file->Append(batch);
+        if (st.ok()) st = file->Sync();
+        lock.lock();
+        writing = false;
+        if (st.ok()) {
+          durable_ticket = batch_ticket;
+          durable_size += batch.size();
+          durable_head = batch_head;
+        } else {
+          failed = Status(
+              st.code() == StatusCode::kFailedPrecondition ? StatusCode::kUnavailable : st.code(),
+              "audit log " + opts.path + " failed and refuses further records: " + st.message());
+          // Best effort: cut what may have reached the file of this batch, so
+          // the file ends at the last acknowledged entry.
+          (void)file->Truncate(durable_size);
+        }
+        cv.notify_all();
+        continue;
+      }
+      cv.wait(lock);
+    }
+  }
+};
+
+Log::Log(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Log::~Log() { (void)Close(); }
+
+Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
+  if (options.path.empty()) return InvalidArgument("LogOptions.path is empty");
+  if (options.clock == nullptr) return InvalidArgument("LogOptions.clock is null");
+  if (options.max_record_bytes > kMaxRecordBytesCap)
+    return InvalidArgument("max_record_bytes is capped at " + std::to_string(kMaxRecordBytesCap));
+  auto impl = std::make_unique<Impl>();
+  impl->opts = options;
+  impl->env = options.env ? options.env : Env::Default();
+  if (options.signing_key) {
+    impl->key = options.signing_key;
+  } else {
+    if (options.signing_key_path.empty())
+      return InvalidArgument(
+          "no checkpoint signing key: set LogOptions.signing_key_path (create "
+          "one with `mamori audit keygen`)");
+    auto key = SigningKey::Load(options.signing_key_path);
+    if (!key.ok()) return key.status().WithContext("audit signing key");
+    impl->key = std::make_shared<const SigningKey>(std::move(key).value());
+  }
+
+  // Read what is there and check the chain.
+  ChainWalker walker;
+  uint64_t valid_size = 0, torn = 0;
+  if (impl->env->FileExists(options.path)) {
+    ASSIGN_OR_RETURN(auto seq_file, impl->env->NewSequentialFile(options.path));
+    LineReader reader(std::move(seq_file), 1 << 20);
+    while (true) {
+      auto line = reader.Next();
+      if (!line.ok()) return line.status().WithContext("opening audit log " + options.path);
+      if (!line->has_value()) break;
+      const auto& l = **line;
+      if (!l.terminated) {
+        torn = l.text.size();
+        break;
+      }
+      auto e = walker.Feed(l);
+      if (!e.ok())
+        return e.status().WithContext("audit log " + options.path +
+                                      " is damaged or was tampered with; refusing to append");
+      valid_size = l.offset + l.text.size() + 1;
+    }
+  }
+  if (torn > 0 && !options.recover_torn_tail)
+    return DataLoss("audit log " + options.path + " ends with a torn entry of " +
+                    std::to_string(torn) + " bytes (a crash during append)");
+
+  ASSIGN_OR_RETURN(impl->file, impl->env->NewAppendableFile(options.path, 0600));
+  if (torn > 0) RETURN_IF_ERROR(impl->file->Truncate(valid_size));
+  impl->recovered_tail = torn;
+  impl->durable_size = valid_size;
+  impl->next_seq = walker.last_seq() + 1;
+  impl->last_hash = walker.last_hash();
+  impl->records_since_checkpoint = walker.records_since_checkpoint();
+  impl->last_checkpoint_micros = walker.last_checkpoint_micros() ? walker.last_checkpoint_micros()
+                                                                 : options.clock->NowMicros();
+  impl->durable_head = Head{walker.last_seq(), walker.last_record_hash()};
+
+  std::unique_ptr<Log> log(new Log(std::move(impl)));
+  if (torn > 0) {
+    Record r;
+    r.component = "audit";
+    r.action = "recover";
+    r.result = "allow";
+    r.reason = "torn_tail_dropped";
+    r.extra = {{"dropped_bytes", torn}, {"after_seq", walker.last_seq()}};
+    auto seq = log->Append(std::move(r));
+    if (!seq.ok()) return seq.status();
+  }
+  return log;
+}
+
+Result<uint64_t> Log::Append(Record record) {
+  Impl& d = *impl_;
+  if (record.time_micros == 0) record.time_micros = d.opts.clock->NowMicros();
+  if (record.event_id.empty()) record.event_id = NewEventId();
+  if (Depth(record.labels, kMaxLabelDepth) > kMaxLabelDepth ||
+      Depth(record.extra, kMaxLabelDepth) > kMaxLabelDepth)
+    return InvalidArgument("audit record labels/extra nest deeper than " +
+                           std::to_string(kMaxLabelDepth) + " levels");
+  std::string fields = internal::SerializeRecordFields(record);
+  if (fields.size() + 200 > d.opts.max_record_bytes)
+    return ResourceExhausted(
+        "audit record of " + std::to_string(fields.size()) + " bytes is over the budget of " +
+        std::to_string(d.opts.max_record_bytes) + "; put less into labels/extra");
+
+  std::unique_lock<std::mutex> lock(d.mu);
+  if (!d.failed.ok()) return d.failed;
+  if (d.closed) return FailedPrecondition("audit log " + d.opts.path + " is closed");
+  uint64_t seq = d.next_seq++;
+  std::string body = internal::RecordBody(seq, d.last_hash, record.time_micros, fields);
+  std::string hash;
+  d.pending += internal::MakeLine(body, &hash);
+  d.last_hash = hash;
+  d.pending_last_seq = seq;
+  d.pending_last_record_hash = hash;
+  uint64_t ticket = d.pending_last_ticket = d.next_ticket++;
+  ++d.records_since_checkpoint;
+  if (d.records_since_checkpoint >= d.opts.checkpoint_every_records ||
+      d.opts.clock->NowMicros() - d.last_checkpoint_micros >= d.opts.checkpoint_every_micros) {
+    ticket = d.QueueCheckpointLocked();
+  }
+  Status st = d.WaitDurable(lock, ticket);
+  if (!st.ok()) return st;
+  return seq;
+}
+
+Status Log::Checkpoint() {
+  Impl& d = *impl_;
+  std::unique_lock<std::mutex> lock(d.mu);
+  if (!d.failed.ok()) return d.failed;
+  if (d.closed) return FailedPrecondition("audit log " + d.opts.path + " is closed");
+  if (d.records_since_checkpoint == 0) {
+    // Nothing new; still wait for whatever is queued (it may end in a checkpoint).
+    return d.WaitDurable(lock, d.next_ticket - 1);
+  }
+  uint64_t ticket = d.QueueCheckpointLocked();
+  return d.WaitDurable(lock, ticket);
+}
+
+Status Log::Close() {
+  Impl& d = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(d.mu);
+    if (d.closed) return Status::Ok();
+  }
+  Status st = Checkpoint();
+  std::unique_lock<std::mutex> lock(d.mu);
+  if (d.closed) return Status::Ok();
+  d.closed = true;
+  d.cv.wait(lock, [&] { return !d.writing; });
+  Status cst = d.file->Close();
+  if (st.ok()) st = cst;
+  return st;
+}
+
+Head Log::head() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->durable_head;
+}
+
+Status Log::status() const {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->failed;
+}
+
+uint64_t Log::recovered_tail_bytes() const { return impl_->recovered_tail; }
+
+}  // namespace mamori::audit
