@@ -34,6 +34,7 @@ import io
 import json
 import os
 import random
+import shutil
 import sys
 import zipfile
 from email.header import Header
@@ -1241,6 +1242,8 @@ class Generator:
 
     def run(self, out_dir, n_docs):
         docs_dir = os.path.join(out_dir, "docs")
+        if os.path.isdir(docs_dir) and os.path.exists(os.path.join(out_dir, "manifest.json")):
+            shutil.rmtree(docs_dir)  # a corpus we wrote before: start afresh
         os.makedirs(docs_dir, exist_ok=True)
         kinds = [k for k, _ in self.KINDS]
         weights = [w for _, w in self.KINDS]
