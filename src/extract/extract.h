@@ -6,6 +6,16 @@
 // (`outer.zip!inner/file.csv`, `book.xlsx!Sheet1`) and its decoded text.
 // Nothing is skipped silently: a member that cannot be read or that exceeds a
 // budget is reported to the visitor as an error unit, and the walk continues.
+//
+// Contract (see docs/extract.md):
+// - Every failure reaches the visitor as an error unit (non-OK `error`, empty
+//   text). Extract* returns non-OK only when the visitor returned non-OK.
+// - A budget of one member (size, ratio, depth, encryption) fails that member
+//   only. A budget of the whole input (time, total expanded bytes, member
+//   count) is reported once, and the rest of the input is not inspected.
+// - Binary data that is not a known format becomes an OK unit with format
+//   "binary" (or "image") and empty text, so callers can list what was not
+//   inspected; it is not an error.
 #pragma once
 
 #include <cstdint>
@@ -13,25 +23,28 @@
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace mamori::extract {
 
 struct Budgets {
-  uint64_t max_file_bytes = 1ull << 30;        // one input or member, before decoding
-  uint64_t max_expanded_bytes = 4ull << 30;    // everything expanded from one input
-  uint32_t max_depth = 8;                      // nesting of containers
-  double max_ratio = 200.0;                    // expanded / compressed, per member
-  uint32_t max_members = 100'000;              // members in one input
-  uint64_t max_seconds = 120;                  // wall time for one input
+  uint64_t max_file_bytes = 1ull << 30;      // one input or member, before decoding
+  uint64_t max_expanded_bytes = 4ull << 30;  // everything expanded from one input
+  uint32_t max_depth = 8;                    // nesting of containers
+  double max_ratio = 200.0;                  // expanded / compressed, per member
+  uint32_t max_members = 100'000;            // members in one input
+  uint64_t max_seconds = 120;                // wall time for one input
+  const Clock* clock = nullptr;              // time source; nullptr: Clock::Real()
 };
 
 // What one unit of text is.
 struct Unit {
-  std::string path;            // display path, members joined with '!'
-  std::string format;          // "text", "csv", "tsv", "xlsx", "docx", "pptx", "pdf", "eml", "json", "html", ...
-  std::string encoding;        // the source encoding that was decoded, e.g. "SHIFT_JIS"
-  std::string_view text;       // UTF-8, valid only during the visitor call
+  std::string path;  // display path, members joined with '!'
+  std::string
+      format;  // "text", "csv", "tsv", "xlsx", "docx", "pptx", "pdf", "eml", "json", "html", ...
+  std::string encoding;   // the source encoding that was decoded, e.g. "SHIFT_JIS"
+  std::string_view text;  // UTF-8, valid only during the visitor call
   // 0 for plain text; ',' or '\t' when the first line is a header row whose
   // cells name the columns (CSV, TSV, xlsx sheets rendered as TSV).
   char field_delimiter = 0;
@@ -39,6 +52,11 @@ struct Unit {
   // as "Sheet1!C7" for spreadsheets. Empty function: no cell locations.
   std::function<std::string(uint64_t line, int32_t field)> locate;
 };
+
+// The display path of a finding at (line, field) of a unit: "book.xlsx!Sheet1!C7"
+// when the unit has cell locations (locate() gives "Sheet1!C7" and replaces the
+// sheet component of unit.path), else unit.path.
+std::string LocationPath(const Unit& unit, uint64_t line, int32_t field);
 
 // Called once per text unit, or once per failure with a non-OK status and the
 // path of what failed (the unit's text is then empty). Returning a non-OK

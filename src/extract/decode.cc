@@ -1,0 +1,417 @@
+// Encoding detection and conversion to UTF-8.
+#include <uchardet.h>
+#include <unicode/ucnv.h>
+#include <unicode/ucnv_cb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "extract/internal.h"
+
+namespace mamori::extract::internal {
+namespace {
+
+constexpr size_t kSniffBytes = 64 * 1024;
+
+void CountingSubstitute(const void* context, UConverterToUnicodeArgs* args,
+                        const char* /*code_units*/, int32_t /*length*/,
+                        UConverterCallbackReason reason, UErrorCode* err) {
+  if (reason > UCNV_IRREGULAR) return;  // reset, close, clone
+  ++*static_cast<uint64_t*>(const_cast<void*>(context));
+  static const UChar kReplacement = 0xFFFD;
+  *err = U_ZERO_ERROR;
+  ucnv_cbToUWriteUChars(args, &kReplacement, 1, 0, err);
+}
+
+struct ConverterCloser {
+  void operator()(UConverter* c) const { ucnv_close(c); }
+};
+using ConverterPtr = std::unique_ptr<UConverter, ConverterCloser>;
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Maps a declared or detected charset name to the ICU converter we use.
+std::string IcuName(std::string_view charset) {
+  std::string u = Upper(charset);
+  if (u == "SHIFT_JIS" || u == "SHIFT-JIS" || u == "SJIS" || u == "X-SJIS" || u == "CP932" ||
+      u == "MS932" || u == "WINDOWS-31J" || u == "CSSHIFTJIS" || u == "MS_KANJI" ||
+      u == "CSWINDOWS31J" || u == "X-MS-CP932")
+    return "windows-31j";
+  if (u.rfind("ISO-2022-JP", 0) == 0 || u == "CSISO2022JP") return "ISO-2022-JP";
+  if (u == "EUC-JP" || u == "X-EUC-JP" || u == "EUCJP" || u == "CSEUCPKDFMTJAPANESE" ||
+      u == "EUCJP-MS" || u == "EUC-JP-MS" || u == "CP51932")
+    return "EUC-JP";
+  if (u == "UTF8") return "UTF-8";
+  return std::string(charset);
+}
+
+bool IsUtf8Name(std::string_view charset) {
+  std::string u = Upper(charset);
+  return u == "UTF-8" || u == "UTF8" || u == "US-ASCII" || u == "ASCII" || u == "ANSI_X3.4-1968";
+}
+
+// Appends UTF-16 code units as UTF-8; *pending carries a high surrogate over
+// buffer boundaries. Unpaired surrogates become U+FFFD.
+void AppendUtf16(std::string* out, const UChar* s, size_t n, UChar* pending) {
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t c = s[i];
+    if (*pending) {
+      if (c >= 0xDC00 && c <= 0xDFFF) {
+        AppendUtf8(out,
+                   0x10000 + ((static_cast<uint32_t>(*pending) - 0xD800) << 10) + (c - 0xDC00));
+        *pending = 0;
+        continue;
+      }
+      AppendUtf8(out, 0xFFFD);
+      *pending = 0;
+    }
+    if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if (c >= 0xD800 && c <= 0xDBFF) {
+      *pending = static_cast<UChar>(c);
+    } else if (c >= 0xDC00 && c <= 0xDFFF) {
+      AppendUtf8(out, 0xFFFD);
+    } else {
+      AppendUtf8(out, c);
+    }
+  }
+}
+
+// Counts what a Japanese reader would expect in decoded text.
+struct Score {
+  uint64_t invalid = 0;
+  uint64_t non_ascii = 0;
+  uint64_t japanese = 0;  // kana, CJK ideographs, full-width forms, CJK punctuation
+  uint64_t kana = 0;
+  uint64_t controls = 0;
+};
+
+Score ScoreUtf8(std::string_view s, uint64_t invalid) {
+  Score sc;
+  sc.invalid = invalid;
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    uint32_t cp;
+    size_t len;
+    if (c < 0x80) {
+      cp = c;
+      len = 1;
+    } else if (c < 0xE0) {
+      cp = ((c & 0x1F) << 6) | (i + 1 < s.size() ? (s[i + 1] & 0x3F) : 0);
+      len = 2;
+    } else if (c < 0xF0) {
+      cp = ((c & 0x0F) << 12) | (i + 1 < s.size() ? ((s[i + 1] & 0x3F) << 6) : 0) |
+           (i + 2 < s.size() ? (s[i + 2] & 0x3F) : 0);
+      len = 3;
+    } else {
+      cp = 0x10000;
+      len = 4;
+    }
+    i += len;
+    if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r' && cp != 0x0C) ++sc.controls;
+    if (cp < 0x80) continue;
+    ++sc.non_ascii;
+    if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F)) {
+      ++sc.kana;
+      ++sc.japanese;
+    } else if ((cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3000 && cp <= 0x303F) ||
+               (cp >= 0xFF00 && cp <= 0xFF65) || (cp >= 0x2460 && cp <= 0x24FF) ||
+               (cp >= 0x3200 && cp <= 0x33FF)) {
+      ++sc.japanese;
+    }
+  }
+  return sc;
+}
+
+// Decides between UTF-16LE, UTF-16BE and neither, from the NUL pattern of a
+// BOM-less sample. ASCII in UTF-16LE puts NULs at odd offsets.
+std::string_view Utf16ByNulPattern(std::string_view sample) {
+  size_t pairs = sample.size() / 2;
+  if (pairs < 2) return {};
+  size_t zero_even = 0, zero_odd = 0;
+  for (size_t i = 0; i + 1 < sample.size(); i += 2) {
+    if (sample[i] == 0) ++zero_even;
+    if (sample[i + 1] == 0) ++zero_odd;
+  }
+  std::string_view guess;
+  if (zero_odd * 100 >= pairs && zero_odd >= 1 && zero_even * 4 <= zero_odd) guess = "UTF-16LE";
+  if (zero_even * 100 >= pairs && zero_even >= 1 && zero_odd * 4 <= zero_even) guess = "UTF-16BE";
+  if (guess.empty()) return {};
+  // Confirm: the decoded sample must be text (few controls, few bad surrogates).
+  uint64_t invalid = 0;
+  auto decoded = ConvertCharset(sample.substr(0, pairs * 2), guess, &invalid);
+  if (!decoded.ok()) return {};
+  Score sc = ScoreUtf8(*decoded, invalid);
+  uint64_t chars = pairs;
+  if (sc.controls * 50 > chars || sc.invalid * 100 > chars) return {};
+  return guess;
+}
+
+std::string Uchardet(std::string_view sample) {
+  uchardet_t ud = uchardet_new();
+  if (ud == nullptr) return {};
+  std::string result;
+  if (uchardet_handle_data(ud, sample.data(), sample.size()) == 0) {
+    uchardet_data_end(ud);
+    const char* cs = uchardet_get_charset(ud);
+    if (cs != nullptr) result = cs;
+  }
+  uchardet_delete(ud);
+  return result;
+}
+
+bool IsJapaneseCharset(std::string_view name) {
+  std::string u = Upper(name);
+  return u == "SHIFT_JIS" || u == "EUC-JP" || u == "ISO-2022-JP" || u == "CP932" ||
+         u == "WINDOWS-31J";
+}
+
+bool HasIso2022Escapes(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
+  }
+  return s.find("\x1b$B") != std::string_view::npos || s.find("\x1b$@") != std::string_view::npos ||
+         s.find("\x1b$(D") != std::string_view::npos || s.find("\x1b(I") != std::string_view::npos;
+}
+
+Decoded Convert(std::string_view data, std::string* storage, std::string_view charset,
+                std::string reported) {
+  Decoded d;
+  uint64_t invalid = 0;
+  auto r = ConvertCharset(data, charset, &invalid);
+  if (!r.ok()) {  // unknown converter: fall back to CP932 with replacements
+    r = ConvertCharset(data, "windows-31j", &invalid);
+    reported = "SHIFT_JIS";
+  }
+  *storage = std::move(r).value();
+  d.text = *storage;
+  d.encoding = std::move(reported);
+  d.invalid = invalid;
+  return d;
+}
+
+}  // namespace
+
+void AppendUtf8(std::string* out, uint32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char* end = p + s.size();
+  while (p < end) {
+    // ASCII fast path, 8 bytes at a time.
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (w & 0x8080808080808080ull) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    size_t n;
+    uint32_t min;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      min = 0x80;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      min = 0x800;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      min = 0x10000;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (static_cast<size_t>(end - p) <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((p[k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+bool LooksBinary(std::string_view data) {
+  std::string_view sample = data.substr(0, kSniffBytes);
+  if (sample.empty()) return false;
+  size_t nul = 0, controls = 0;
+  for (unsigned char c : sample) {
+    if (c == 0) {
+      ++nul;
+    } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != 0x0C && c != 0x1B) {
+      ++controls;
+    }
+  }
+  if (nul > 0 && Utf16ByNulPattern(sample).empty()) return true;
+  return controls * 10 > sample.size();
+}
+
+Result<std::string> ConvertCharset(std::string_view data, std::string_view charset,
+                                   uint64_t* invalid) {
+  uint64_t local_invalid = 0;
+  uint64_t* count = invalid ? invalid : &local_invalid;
+  std::string icu = IcuName(charset);
+  if (IsUtf8Name(icu) && IsValidUtf8(data)) return std::string(data);
+  UErrorCode err = U_ZERO_ERROR;
+  ConverterPtr cnv(ucnv_open(icu.c_str(), &err));
+  if (U_FAILURE(err) || !cnv) {
+    return Unimplemented("unknown character set '" + CleanName(charset.substr(0, 64)) +
+                         "'; cannot decode it");
+  }
+  ucnv_setToUCallBack(cnv.get(), CountingSubstitute, count, nullptr, nullptr, &err);
+  if (U_FAILURE(err)) return Internal("ICU refused a conversion callback");
+  std::string out;
+  out.reserve(data.size() + data.size() / 2);
+  const char* src = data.data();
+  const char* end = src + data.size();
+  UChar buf[16384];
+  UChar pending = 0;
+  while (true) {
+    UChar* target = buf;
+    err = U_ZERO_ERROR;
+    ucnv_toUnicode(cnv.get(), &target, buf + std::size(buf), &src, end, nullptr, true, &err);
+    AppendUtf16(&out, buf, static_cast<size_t>(target - buf), &pending);
+    if (err == U_BUFFER_OVERFLOW_ERROR) continue;
+    if (U_FAILURE(err)) {
+      return DataLoss(std::string("cannot decode ") + icu + ": " + u_errorName(err));
+    }
+    break;
+  }
+  if (pending) AppendUtf8(&out, 0xFFFD);
+  return out;
+}
+
+std::string CleanName(std::string_view raw) {
+  std::string s;
+  if (IsValidUtf8(raw)) {
+    s.assign(raw);
+  } else {
+    auto r = ConvertCharset(raw, "windows-31j");
+    s = r.ok() ? std::move(r).value() : std::string(raw.size(), '?');
+  }
+  for (char& c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = '?';
+  }
+  return s;
+}
+
+Decoded DecodeText(std::string_view data, std::string* storage, std::string_view hint) {
+  Decoded d;
+  // 1. Byte order marks.
+  if (data.size() >= 3 && data.substr(0, 3) == "\xEF\xBB\xBF") {
+    std::string_view rest = data.substr(3);
+    if (IsValidUtf8(rest)) {
+      d.text = rest;
+      d.encoding = "UTF-8";
+      return d;
+    }
+    return Convert(rest, storage, "UTF-8", "UTF-8");
+  }
+  if (data.size() >= 4 && data.substr(0, 4) == std::string_view("\xFF\xFE\0\0", 4))
+    return Convert(data.substr(4), storage, "UTF-32LE", "UTF-32LE");
+  if (data.size() >= 4 && data.substr(0, 4) == std::string_view("\0\0\xFE\xFF", 4))
+    return Convert(data.substr(4), storage, "UTF-32BE", "UTF-32BE");
+  if (data.size() >= 2 && data.substr(0, 2) == "\xFF\xFE")
+    return Convert(data.substr(2), storage, "UTF-16LE", "UTF-16LE");
+  if (data.size() >= 2 && data.substr(0, 2) == "\xFE\xFF")
+    return Convert(data.substr(2), storage, "UTF-16BE", "UTF-16BE");
+
+  std::string_view sample = data.substr(0, kSniffBytes);
+  // 2. NULs: BOM-less UTF-16, or binary.
+  if (sample.find('\0') != std::string_view::npos) {
+    std::string_view u16 = Utf16ByNulPattern(sample);
+    if (!u16.empty()) return Convert(data, storage, u16, std::string(u16));
+  }
+  if (LooksBinary(data)) {
+    d.binary = true;
+    d.encoding = "binary";
+    return d;
+  }
+  // 3. A declared charset, if it decodes cleanly.
+  if (!hint.empty()) {
+    if (IsUtf8Name(hint) && IsValidUtf8(data)) {
+      d.text = data;
+      d.encoding = "UTF-8";
+      return d;
+    }
+    uint64_t invalid = 0;
+    auto r = ConvertCharset(data, hint, &invalid);
+    if (r.ok() && invalid * 100 <= data.size()) {
+      *storage = std::move(r).value();
+      d.text = *storage;
+      d.encoding = Upper(hint);
+      d.invalid = invalid;
+      return d;
+    }
+  }
+  // 4. ISO-2022-JP is 7-bit, so it must be caught before UTF-8.
+  if (HasIso2022Escapes(sample)) return Convert(data, storage, "ISO-2022-JP", "ISO-2022-JP");
+  // 5. Valid UTF-8 (including pure ASCII) is used in place.
+  if (IsValidUtf8(data)) {
+    d.text = data;
+    d.encoding = "UTF-8";
+    return d;
+  }
+  // 6. uchardet, trusted for Japanese and Unicode answers.
+  std::string guess = Upper(Uchardet(data.substr(0, 256 * 1024)));
+  if (guess == "UTF-8") return Convert(data, storage, "UTF-8", "UTF-8");
+  if (guess == "UTF-16" || guess == "UTF-16LE")
+    return Convert(data, storage, "UTF-16LE", "UTF-16LE");
+  if (guess == "UTF-16BE") return Convert(data, storage, "UTF-16BE", "UTF-16BE");
+  if (IsJapaneseCharset(guess))
+    return Convert(data, storage, guess, guess == "CP932" ? "SHIFT_JIS" : guess);
+  // 7. Japanese-aware fallback: score CP932 and EUC-JP on the sample.
+  std::string_view jsample = data.substr(0, kSniffBytes);
+  uint64_t inv_sjis = 0, inv_euc = 0;
+  auto sjis = ConvertCharset(jsample, "windows-31j", &inv_sjis);
+  auto euc = ConvertCharset(jsample, "EUC-JP", &inv_euc);
+  Score s1 = sjis.ok() ? ScoreUtf8(*sjis, inv_sjis) : Score{~0ull};
+  Score s2 = euc.ok() ? ScoreUtf8(*euc, inv_euc) : Score{~0ull};
+  auto better = [](const Score& a, const Score& b) {
+    if (a.invalid != b.invalid) return a.invalid < b.invalid;
+    return a.japanese > b.japanese;
+  };
+  const Score& best = better(s2, s1) ? s2 : s1;
+  const char* best_name = better(s2, s1) ? "EUC-JP" : "windows-31j";
+  const char* best_report = better(s2, s1) ? "EUC-JP" : "SHIFT_JIS";
+  bool japanese = best.invalid * 200 <= best.non_ascii && best.japanese * 2 >= best.non_ascii;
+  if (japanese || guess.empty() || guess == "ASCII")
+    return Convert(data, storage, best_name, best_report);
+  // Something else uchardet is confident about (e.g. WINDOWS-1252).
+  return Convert(data, storage, guess, guess);
+}
+
+}  // namespace mamori::extract::internal
