@@ -47,7 +47,8 @@ TEST(IncidentScenarios, AtLeastTwentyFiveWithHandComputation) {
     auto text = ReadFile(ScenarioDir() + "/" + name + ".json");
     ASSERT_TRUE(text.ok());
     auto j = nlohmann::json::parse(*text);
-    EXPECT_TRUE(j.contains("why") && j["why"].is_string() && j["why"].get<std::string>().size() > 20)
+    EXPECT_TRUE(j.contains("why") && j["why"].is_string() &&
+                j["why"].get<std::string>().size() > 20)
         << name << ": every scenario needs its hand computation in \"why\"";
   }
 }
@@ -80,7 +81,8 @@ TEST_P(Scenario, MatchesHandComputedExpectation) {
   EXPECT_FALSE(got["reasons"].empty());
   // Reasons must cite an article for every conclusion.
   bool cites = false;
-  for (const auto& r : got["reasons"]) cites |= r.get<std::string>().find("条") != std::string::npos;
+  for (const auto& r : got["reasons"])
+    cites |= r.get<std::string>().find("条") != std::string::npos;
   EXPECT_TRUE(cites);
 }
 
