@@ -187,6 +187,12 @@ std::string DecodeEncodedWords(std::string_view v) {
           std::string bytes = enc == 'B' ? Base64Decode(text) : QuotedPrintableDecode(text, true);
           if (charset != pending_charset) flush();
           pending_charset = charset;
+          // ISO-2022-JP words each end in ESC ( B; ICU rejects an escape that
+          // directly follows another, so the redundant reset is dropped.
+          if (pending_bytes.size() >= 3 &&
+              pending_bytes.compare(pending_bytes.size() - 3, 3, "\x1b(B") == 0 && !bytes.empty() &&
+              bytes[0] == '\x1b')
+            pending_bytes.resize(pending_bytes.size() - 3);
           pending_bytes += bytes;
           gap.clear();
           last_was_word = true;
