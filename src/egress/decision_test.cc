@@ -1,0 +1,133 @@
+#include "egress/decision.h"
+
+#include <gtest/gtest.h>
+
+namespace mamori::egress {
+namespace {
+
+const char kPolicy[] = R"(
+categories:
+  unknown: {uploads: inspect, on_error: block, content: {block_types: [jp.my_number], max_individuals: 10}}
+  lenient: {uploads: inspect, on_error: allow, domains: [lenient.test]}
+  personal_storage: {uploads: block, domains: [gigafile.nu]}
+  webmail: {uploads: inspect, max_upload_bytes: 1000, domains: [mail.test]}
+  approved: {uploads: allow, domains: [corp.test]}
+caps:
+  - {name: hourly, window: 1h, max_bytes: 200MB, max_individuals: 15, categories: [unknown, approved]}
+)";
+
+class EgressDecision : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto p = ParsePolicy({{"p.yaml", kPolicy}});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    policy_ = *p;
+  }
+  Exchange Ex(const std::string& host, std::optional<uint64_t> len = 100) {
+    Exchange ex;
+    ex.user = "alice";
+    ex.host = host;
+    ex.method = "POST";
+    ex.category = &policy_->Classify(host, &ex.site);
+    ex.has_body = true;
+    ex.content_length = len;
+    return ex;
+  }
+  FakeClock clock_{1'700'000'000'000'000};
+  VolumeTracker volume_{&clock_};
+  Decider d_{&volume_};
+  std::shared_ptr<const Policy> policy_;
+};
+
+TEST_F(EgressDecision, BlocksPersonalStorageBeforeTheBody) {
+  Verdict v;
+  EXPECT_EQ(d_.PreBody(*policy_, Ex("103.gigafile.nu"), &v), PreAction::kBlock);
+  EXPECT_EQ(v.reason, "destination_blocked");
+  EXPECT_TRUE(v.alert);
+  auto get = Ex("103.gigafile.nu");
+  get.has_body = false;
+  get.method = "GET";
+  EXPECT_EQ(d_.PreBody(*policy_, get, &v), PreAction::kAllow);
+}
+
+TEST_F(EgressDecision, WebmailAttachmentLimit) {
+  Verdict v;
+  EXPECT_EQ(d_.PreBody(*policy_, Ex("mail.test", 1001), &v), PreAction::kBlock);
+  EXPECT_EQ(v.reason, "upload_too_large");
+  EXPECT_EQ(d_.PreBody(*policy_, Ex("mail.test", 1000), &v), PreAction::kInspect);
+}
+
+TEST_F(EgressDecision, ContentThresholds) {
+  auto ex = Ex("upload.example.com");
+  InspectionSummary s;
+  s.types["jp.my_number"] = 1;
+  Verdict v = d_.PostBody(*policy_, ex, 100, s);
+  EXPECT_TRUE(v.block);
+  EXPECT_EQ(v.reason, "sensitive_content");
+  InspectionSummary many;
+  many.types["jp.phone"] = 30;
+  many.individuals = 10;
+  v = d_.PostBody(*policy_, ex, 100, many);
+  EXPECT_EQ(v.reason, "too_many_individuals");
+  many.individuals = 9;
+  v = d_.PostBody(*policy_, ex, 100, many);
+  EXPECT_FALSE(v.block) << v.reason;
+  EXPECT_EQ(v.reason, "inspected_clean");
+  // The individuals cap (15 per hour) sums across requests: 9 + 9 > 15.
+  v = d_.PostBody(*policy_, ex, 100, many);
+  EXPECT_TRUE(v.block);
+  EXPECT_EQ(v.reason, "volume_cap");
+}
+
+TEST_F(EgressDecision, FailClosedOrOpenPerCategory) {
+  Result<InspectionSummary> failed = ResourceExhausted("budget");
+  Verdict v = d_.PostBody(*policy_, Ex("x.example.org"), 100, failed);
+  EXPECT_TRUE(v.block);
+  EXPECT_EQ(v.reason, "inspection_failed");
+  v = d_.PostBody(*policy_, Ex("lenient.test"), 100, failed);
+  EXPECT_FALSE(v.block);
+  EXPECT_EQ(v.reason, "inspection_failed_open");
+}
+
+TEST_F(EgressDecision, ChunkedUploadsSummedAgainstTheCap) {
+  const uint64_t chunk = 50'000'000;
+  int blocked_at = -1;
+  for (int i = 0; i < 10; ++i) {
+    auto ex = Ex("47.bigfiles.example", chunk);
+    Verdict v;
+    PreAction a = d_.PreBody(*policy_, ex, &v);
+    if (a == PreAction::kBlock) {
+      EXPECT_EQ(v.reason, "volume_cap");
+      if (blocked_at < 0) blocked_at = i;
+      continue;
+    }
+    ASSERT_EQ(a, PreAction::kInspect);
+    v = d_.PostBody(*policy_, ex, chunk, InspectionSummary{});
+    ASSERT_FALSE(v.block) << i;
+    clock_.Advance(5'000'000);
+  }
+  EXPECT_EQ(blocked_at, 4);  // 4 x 50 MB = 200 MB is the cap
+  // Approved destinations with a known size are counted without inspection.
+  auto ok = Ex("files.corp.test", chunk);
+  Verdict v;
+  EXPECT_EQ(d_.PreBody(*policy_, ok, &v), PreAction::kAllow);
+  EXPECT_EQ(volume_.Usage("hourly|alice|corp.test", 3600).bytes, chunk);
+}
+
+TEST_F(EgressDecision, BlockPageHasEventIdBothLanguagesAndEscapes) {
+  auto ex = Ex("<script>.example");
+  Verdict v{true, "sensitive_content", "", true, 0};
+  auto page = MakeBlockPage(policy_->settings, ex, v, "7K2Q9XMA4B", 1'700'000'000'000'000);
+  EXPECT_NE(page.head.find("HTTP/1.1 403 Forbidden\r\n"), std::string::npos);
+  EXPECT_NE(page.head.find("X-Mamori-Event-Id: 7K2Q9XMA4B"), std::string::npos);
+  EXPECT_NE(page.head.find("Content-Length: " + std::to_string(page.body.size())),
+            std::string::npos);
+  EXPECT_NE(page.body.find("7K2Q9XMA4B"), std::string::npos);
+  EXPECT_NE(page.body.find("マイナンバー"), std::string::npos);
+  EXPECT_NE(page.body.find("My Number"), std::string::npos);
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos);
+  EXPECT_NE(page.body.find("&lt;script&gt;"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mamori::egress

@@ -1,0 +1,41 @@
+// Content inspection of one body: decoded units go to the detection engine.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/redact.h"
+#include "common/status.h"
+#include "egress/body_decoder.h"
+
+namespace mamori::egress {
+
+struct InspectionSummary {
+  std::map<std::string, uint64_t> types;  // finding type -> count
+  uint64_t individuals = 0;               // distinct people (detect::PersonCounter)
+  std::string max_confidence;             // "", "low", "medium", "high"
+  uint64_t units = 0;                     // form parts / files / bodies inspected
+  uint64_t bytes = 0;                     // decoded bytes inspected
+};
+
+// A ContentSink that also summarises what it saw. One per body; not thread-safe.
+class Inspector : public ContentSink {
+ public:
+  // Ends inspection (the last unit has been closed) and returns the summary.
+  virtual Result<InspectionSummary> Finish() = 0;
+};
+
+class InspectorFactory {
+ public:
+  virtual ~InspectorFactory() = default;
+  virtual Result<std::unique_ptr<Inspector>> New(const std::string& min_confidence,
+                                                 uint64_t max_bytes) = 0;
+};
+
+// The production factory, backed by the detection engine (mamori_detect).
+// Loads the default rule set. Unavailable if the engine is not built.
+Result<std::unique_ptr<InspectorFactory>> NewDetectInspectorFactory(const HashKey& key);
+
+}  // namespace mamori::egress
