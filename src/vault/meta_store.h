@@ -27,6 +27,7 @@ struct User {
   Role role = Role::kMember;
   std::string password_hash;      // crypto_pwhash_str (Argon2id); empty until enrolled
   std::string totp_sealed;        // TOTP seed, sealed; empty until enrolled
+  int64_t totp_last_step = 0;     // last accepted TOTP step (replay protection)
   std::string status = "active";  // active | disabled
   int64_t failed_logins = 0;
   int64_t locked_until_micros = 0;

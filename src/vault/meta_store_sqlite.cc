@@ -39,6 +39,7 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE users(
   id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, role TEXT NOT NULL,
   password_hash TEXT NOT NULL DEFAULT '', totp_sealed BLOB NOT NULL DEFAULT x'',
+  totp_last_step INTEGER NOT NULL DEFAULT 0,
   status TEXT NOT NULL DEFAULT 'active', failed_logins INTEGER NOT NULL DEFAULT 0,
   locked_until INTEGER NOT NULL DEFAULT 0, pledge_micros INTEGER NOT NULL DEFAULT 0,
   allowed_cidrs TEXT NOT NULL DEFAULT '', created_micros INTEGER NOT NULL);
@@ -136,7 +137,7 @@ class Stmt {
 
 constexpr const char* kUserCols =
     "id, name, role, password_hash, totp_sealed, status, failed_logins, locked_until, "
-    "pledge_micros, allowed_cidrs, created_micros";
+    "pledge_micros, allowed_cidrs, created_micros, totp_last_step";
 constexpr const char* kDeviceCols =
     "id, user_id, name, status, csr_pem, cert_pem, fingerprint, poll_secret_hash, "
     "created_micros, last_seen_micros, last_ip";
@@ -159,6 +160,7 @@ User ReadUser(Stmt& s) {
   u.pledge_micros = s.Int(8);
   u.allowed_cidrs = s.Text(9);
   u.created_micros = s.Int(10);
+  u.totp_last_step = s.Int(11);
   return u;
 }
 Device ReadDevice(Stmt& s) {
@@ -283,7 +285,7 @@ class SqliteMetaStore : public MetaStore {
     std::lock_guard<std::mutex> l(mu_);
     Stmt s(db_,
            "UPDATE users SET role=?, password_hash=?, totp_sealed=?, status=?, failed_logins=?, "
-           "locked_until=?, pledge_micros=?, allowed_cidrs=? WHERE id=?");
+           "locked_until=?, pledge_micros=?, allowed_cidrs=?, totp_last_step=? WHERE id=?");
     s.Bind(std::string(RoleName(u.role)))
         .Bind(u.password_hash)
         .BindBlob(u.totp_sealed)
@@ -292,6 +294,7 @@ class SqliteMetaStore : public MetaStore {
         .Bind(u.locked_until_micros)
         .Bind(u.pledge_micros)
         .Bind(u.allowed_cidrs)
+        .Bind(u.totp_last_step)
         .Bind(u.id);
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1) return NotFound("no user with id " + std::to_string(u.id));
