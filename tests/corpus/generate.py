@@ -1140,17 +1140,25 @@ class Generator:
         return "mail.eml", msg.replace("\n", "\r\n").encode("ascii"), "eml", charset
 
     # -- application log -------------------------------------------------------
-    def gen_log(self, doc, fmt=None):
+    def gen_log(self, doc, fmt=None, min_bytes=0):
+        """An application log; with min_bytes, a big one (personal data all
+        the way to the end, so an engine that stops early is caught)."""
         r = self.rng
         lines = []
-        users = [self.w.pick(True) for _ in range(r.randint(3, 12))]
+        users = [self.w.pick(True) for _ in range(r.randint(3, 12) if not min_bytes else 60)]
         t = datetime.datetime(2026, 10, 16, 0, 0, 0)
-        for _ in range(r.randint(60, 400)):
+        size = 0
+        n_lines = r.randint(60, 400)
+        while len(lines) < n_lines or size < min_bytes:
+            if lines:
+                size += len(lines[-1]) + 1
             t += datetime.timedelta(seconds=r.randint(1, 120))
             ts = t.strftime("%Y-%m-%dT%H:%M:%S+09:00") if r.random() < 0.7 else t.strftime("%Y%m%d%H%M%S")
             ip = "%d.%d.%d.%d" % (r.choice([10, 172, 192, 203]), r.randint(0, 255), r.randint(0, 255),
                                   r.randint(1, 254))
             kind = r.random()
+            if min_bytes and kind < 0.62 and r.random() < 0.9:
+                kind = 0.7 + kind / 2  # big logs: mostly access lines, personal data sparse
             if kind < 0.3:
                 u = r.choice(users)
                 doc.persons.add(u.id)
@@ -1187,7 +1195,7 @@ class Generator:
                     ip, t.strftime("%d/%b/%Y:%H:%M:%S +0900"), r.randint(1, 99999), r.randint(200, 90000)))
         text = "\n".join(lines) + "\n"
         data, enc = encode(text, "utf-8", r)
-        return "app.log", data, "log", enc
+        return ("app.log" if not min_bytes else "big_app.log"), data, "log", enc
 
     # -- JSON export ------------------------------------------------------------
     def gen_json(self, doc, fmt=None):
@@ -1240,7 +1248,7 @@ class Generator:
              ("suppliers", 5), ("foreign_register", 4), ("invoice", 10), ("letter", 10), ("mail", 14),
              ("log", 6), ("json", 5), ("zip", 10)]
 
-    def run(self, out_dir, n_docs):
+    def run(self, out_dir, n_docs, big_mb=0):
         docs_dir = os.path.join(out_dir, "docs")
         if os.path.isdir(docs_dir) and os.path.exists(os.path.join(out_dir, "manifest.json")):
             shutil.rmtree(docs_dir)  # a corpus we wrote before: start afresh
@@ -1251,10 +1259,13 @@ class Generator:
         type_counts = collections.Counter()
         total_bytes = 0
         label_lines = []
-        for i in range(1, n_docs + 1):
-            kind = self.rng.choices(kinds, weights)[0]
+        for i in range(1, n_docs + 1 + (1 if big_mb else 0)):
+            kind = self.rng.choices(kinds, weights)[0] if i <= n_docs else "log"
             doc = Doc(kind)
-            name, data, fmt, enc = getattr(self, "gen_" + kind)(doc)
+            if i > n_docs:
+                name, data, fmt, enc = self.gen_log(doc, min_bytes=big_mb << 20)
+            else:
+                name, data, fmt, enc = getattr(self, "gen_" + kind)(doc)
             rel = "docs/%04d_%s" % (i, name)
             with open(os.path.join(out_dir, rel), "wb") as fh:
                 fh.write(data)
@@ -1271,7 +1282,7 @@ class Generator:
         with open(os.path.join(out_dir, "labels.jsonl"), "w", encoding="utf-8") as fh:
             for line in label_lines:
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-        manifest = {"seed": self.seed, "docs": n_docs, "bytes": total_bytes,
+        manifest = {"seed": self.seed, "docs": n_docs + (1 if big_mb else 0), "bytes": total_bytes,
                     "individuals": len(all_persons), "counts": dict(sorted(type_counts.items()))}
         with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, ensure_ascii=False, indent=2)
@@ -1349,6 +1360,8 @@ def main():
     ap.add_argument("--out", required=True, help="output directory (created)")
     ap.add_argument("--seed", type=int, default=20261016)
     ap.add_argument("--docs", type=int, default=300, help="number of top-level files (labelled mode)")
+    ap.add_argument("--big-mb", type=int, default=0,
+                    help="labelled mode: add one log file of at least this many MiB")
     ap.add_argument("--bulk", action="store_true", help="write the benchmark corpus instead")
     ap.add_argument("--size-mb", type=int, default=1024, help="bulk mode: total size in MiB")
     ap.add_argument("--file-mb", type=int, default=8, help="bulk mode: size of each file in MiB")
@@ -1361,7 +1374,7 @@ def main():
         ap.error("--docs must be at least 1")
     gen = Generator(args.seed)
     gen.seed = args.seed
-    m = gen.run(args.out, args.docs)
+    m = gen.run(args.out, args.docs, args.big_mb)
     print("generate: %d files, %.2f MiB, %d individuals, %d labelled values in %s" % (
         m["docs"], m["bytes"] / 1048576, m["individuals"], sum(m["counts"].values()), args.out))
     return 0
