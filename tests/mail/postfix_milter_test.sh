@@ -117,7 +117,7 @@ from email.policy import SMTP
 random.seed(7)
 def my_number():
     d = [random.randint(0, 9) for _ in range(11)]
-    s = sum(int(d[10 - n + 1 - 1]) * (n + 1 if n <= 6 else n - 5) for n in range(1, 12))
+    s = sum(d[11 - n] * (n + 1 if n <= 6 else n - 5) for n in range(1, 12))  # P_n from the right
     r = s % 11
     return "".join(map(str, d)) + str(0 if r <= 1 else 11 - r)
 sei = ["佐藤","鈴木","高橋","田中","伊藤","渡辺","山本","中村","小林","加藤"]
@@ -244,8 +244,9 @@ else fail "mail not delivered after the milter came back"; fi
 # 9. Every verdict is in the audit log, without raw addresses.
 if [ -s "$W/state/audit.log" ] && grep -q '"result":"hold"' "$W/state/audit.log" \
    && grep -q '"action":"mail.release"' "$W/state/audit.log" \
+   && grep -q '"my_numbers":50' "$W/state/audit.log" \
    && ! grep -q 'alice@corp.example.jp' "$W/state/audit.log"; then
-  pass "audit log has verdicts and admin actions, no raw sender addresses"
+  pass "audit log has verdicts (50 My Numbers counted) and admin actions, no raw sender addresses"
 else fail "audit log"; head -3 "$W/state/audit.log"; fi
 
 echo "mail integration: $failures failure(s)"
