@@ -13,6 +13,12 @@ using internal::LineReader;
 namespace {
 constexpr size_t kMaxRecordBytesCap = 512 * 1024;  // well under the reader's line budget
 constexpr int kMaxLabelDepth = 32;
+// Overlapping fdatasyncs: while one commits, the next batch is written and its
+// sync queued behind it. More than two in flight only adds syncs.
+#ifndef MAMORI_AUDIT_MAX_SYNCS
+#define MAMORI_AUDIT_MAX_SYNCS 2
+#endif
+constexpr int kMaxSyncsInFlight = MAMORI_AUDIT_MAX_SYNCS;
 
 int Depth(const nlohmann::json& j, int limit) {
   if (limit < 0) return 0;
@@ -43,18 +49,36 @@ class Log::Impl {
   std::string last_hash = internal::kGenesisHash;  // last queued entry
   uint64_t records_since_checkpoint = 0;
   int64_t last_checkpoint_micros = 0;
-  // Group commit.
+  // Group commit. Entries get tickets in chain order; one thread at a time
+  // writes the pending batch, and a thread whose entry is written but not yet
+  // covered by an fdatasync starts one. Syncs may overlap (the next batch is
+  // written while the previous one syncs); each covers everything written
+  // before it started.
+  struct Mark {
+    uint64_t ticket = 0;
+    uint64_t size = 0;
+    Head head{0, internal::kGenesisHash};
+  };
   std::string pending;  // lines not yet written
   uint64_t pending_last_ticket = 0;
   uint64_t pending_last_seq = 0;
   std::string pending_last_record_hash;
   uint64_t next_ticket = 1;  // one per entry
-  uint64_t durable_ticket = 0;
   bool writing = false;
-  uint64_t durable_size = 0;
-  Head durable_head{0, internal::kGenesisHash};
+  Mark written;                 // end of what write() has put in the file
+  Mark durable;                 // end of what an fdatasync has covered
+  uint64_t sync_requested = 0;  // highest ticket an in-flight or finished sync covers
+  int syncs_in_flight = 0;
   Status failed;
+  bool truncated_after_failure = false;
   bool closed = false;
+
+  void SetFailed(const Status& st) {
+    if (!failed.ok()) return;
+    failed =
+        Status(st.code() == StatusCode::kFailedPrecondition ? StatusCode::kUnavailable : st.code(),
+               "audit log " + opts.path + " failed and refuses further records: " + st.message());
+  }
 
   // Queues a checkpoint line over the current chain state. mu held.
   uint64_t QueueCheckpointLocked() {
@@ -69,43 +93,63 @@ class Log::Impl {
     return pending_last_ticket;
   }
 
-  // Waits until `ticket` is durable, writing batches as the leader when no
-  // one else is. mu held via lock.
+  // Waits until `ticket` is durable, writing the pending batch or starting
+  // an fdatasync when no one else is. mu held via lock.
   Status WaitDurable(std::unique_lock<std::mutex>& lock, uint64_t ticket) {
     while (true) {
-      if (durable_ticket >= ticket) return Status::Ok();
-      if (!failed.ok()) return failed;
-      if (!writing) {
-        writing = true;
-        std::string batch;
-        batch.swap(pending);
-        uint64_t batch_ticket = pending_last_ticket;
-        Head batch_head = durable_head;
-        if (pending_last_seq > durable_head.seq) {
-          batch_head.seq = pending_last_seq;
-          batch_head.hash = pending_last_record_hash;
+      if (durable.ticket >= ticket) return Status::Ok();
+      if (!failed.ok()) {
+        if (!writing && !truncated_after_failure) {
+          // Cut what may have reached the file after the last synced entry,
+          // so the file ends at the last acknowledged entry (best effort; a
+          // leftover torn tail is dropped by the next Open).
+          truncated_after_failure = true;
+          (void)file->Truncate(durable.size);
         }
+        return failed;
+      }
+      if (written.ticket >= ticket) {
+        if (sync_requested >= ticket || syncs_in_flight >= kMaxSyncsInFlight) {
+          cv.wait(lock);  // an fdatasync in flight covers this entry, or enough are queued
+          continue;
+        }
+        Mark covers = written;
+        sync_requested = covers.ticket;
+        ++syncs_in_flight;
         lock.unlock();
-        Status st = file->Append(batch);
-        if (st.ok()) st = file->Sync();
+        Status st = file->Sync();
         lock.lock();
-        writing = false;
-        if (st.ok()) {
-          durable_ticket = batch_ticket;
-          durable_size += batch.size();
-          durable_head = batch_head;
-        } else {
-          failed = Status(
-              st.code() == StatusCode::kFailedPrecondition ? StatusCode::kUnavailable : st.code(),
-              "audit log " + opts.path + " failed and refuses further records: " + st.message());
-          // Best effort: cut what may have reached the file of this batch, so
-          // the file ends at the last acknowledged entry.
-          (void)file->Truncate(durable_size);
+        --syncs_in_flight;
+        if (!st.ok()) {
+          SetFailed(st);
+        } else if (failed.ok() && covers.ticket > durable.ticket) {
+          durable = covers;
         }
         cv.notify_all();
         continue;
       }
-      cv.wait(lock);
+      if (writing) {
+        cv.wait(lock);
+        continue;
+      }
+      writing = true;
+      std::string batch;
+      batch.swap(pending);
+      Mark after = written;
+      after.ticket = pending_last_ticket;
+      after.size += batch.size();
+      if (pending_last_seq > after.head.seq)
+        after.head = Head{pending_last_seq, pending_last_record_hash};
+      lock.unlock();
+      Status st = file->Append(batch);
+      lock.lock();
+      writing = false;
+      if (st.ok()) {
+        written = after;
+      } else {
+        SetFailed(st);
+      }
+      cv.notify_all();
     }
   }
 };
@@ -163,13 +207,14 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   ASSIGN_OR_RETURN(impl->file, impl->env->NewAppendableFile(options.path, 0600));
   if (torn > 0) RETURN_IF_ERROR(impl->file->Truncate(valid_size));
   impl->recovered_tail = torn;
-  impl->durable_size = valid_size;
+  impl->durable.size = valid_size;
   impl->next_seq = walker.last_seq() + 1;
   impl->last_hash = walker.last_hash();
   impl->records_since_checkpoint = walker.records_since_checkpoint();
   impl->last_checkpoint_micros = walker.last_checkpoint_micros() ? walker.last_checkpoint_micros()
                                                                  : options.clock->NowMicros();
-  impl->durable_head = Head{walker.last_seq(), walker.last_record_hash()};
+  impl->durable.head = Head{walker.last_seq(), walker.last_record_hash()};
+  impl->written = impl->durable;
 
   std::unique_ptr<Log> log(new Log(std::move(impl)));
   if (torn > 0) {
@@ -243,7 +288,7 @@ Status Log::Close() {
   std::unique_lock<std::mutex> lock(d.mu);
   if (d.closed) return Status::Ok();
   d.closed = true;
-  d.cv.wait(lock, [&] { return !d.writing; });
+  d.cv.wait(lock, [&] { return !d.writing && d.syncs_in_flight == 0; });
   Status cst = d.file->Close();
   if (st.ok()) st = cst;
   return st;
@@ -251,7 +296,7 @@ Status Log::Close() {
 
 Head Log::head() const {
   std::lock_guard<std::mutex> l(impl_->mu);
-  return impl_->durable_head;
+  return impl_->durable.head;
 }
 
 Status Log::status() const {
