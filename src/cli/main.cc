@@ -1,5 +1,6 @@
 // The single `mamori` binary. Subcommands register themselves (see command.h).
 #include <algorithm>
+#include <clocale>
 #include <iostream>
 
 #include "cli/command.h"
@@ -16,6 +17,9 @@ void PrintError(const std::string& message) { std::cerr << "mamori: " << message
 }  // namespace mamori::cli
 
 int main(int argc, char** argv) {
+  // UTF-8 character handling whatever the environment's locale: libarchive
+  // converts member names through it, and "C" cannot hold 顧客/名簿.csv.
+  if (!std::setlocale(LC_CTYPE, "C.UTF-8")) std::setlocale(LC_CTYPE, "");
   CLI::App app{"mamori (守り): keeps personal data from leaking, and helps respond when it does"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mamori 0.1.0");

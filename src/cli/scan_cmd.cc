@@ -268,7 +268,8 @@ class ScanCommand {
       }
       UnitFindings uf;
       uf.unit_path = u.path;
-      for (const auto& f : *found) uf.display_paths.push_back(extract::LocationPath(u, f.line, f.field));
+      for (const auto& f : *found)
+        uf.display_paths.push_back(f.field >= 0 ? extract::LocationPath(u, f.line, f.field) : u.path);
       uf.findings = std::move(found).value();
       r.units.push_back(std::move(uf));
       return Status::Ok();

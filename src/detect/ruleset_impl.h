@@ -33,7 +33,7 @@ struct CompiledRule {
   Scores scores;
   bool context_required = false;
   bool column_type = false;          // a cell under a matching header is a value of this type
-  uint32_t window_before = 150;      // bytes searched for context before a value
+  uint32_t window_before = 80;       // bytes searched for context before a value
   uint32_t window_after = 60;        // bytes after
   std::vector<std::string> keywords;        // folded for matching
   std::vector<std::string> negative;        // folded

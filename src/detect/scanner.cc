@@ -43,6 +43,7 @@ struct Candidate {
   uint64_t record = 0;
   std::vector<std::string> header_context;  // header words that matched this rule
   bool header_negative = false;
+  bool header_foreign = false;  // the column's header names another type
 };
 
 struct HeaderColumn {
@@ -128,18 +129,17 @@ class ScannerImpl final : public Scanner {
       return error_ = ResourceExhausted("stream exceeds the scan budget of " +
                                         std::to_string(opt_.max_bytes) + " bytes");
     }
-    buf_.append(chunk);
-    uint64_t chunk_base = data_end_;
-    data_end_ += chunk.size();
     // Scan in slices so a huge chunk cannot grow the match lists unboundedly.
+    // data_end_ only ever covers bytes Vectorscan has seen.
     constexpr size_t kSlice = 4 << 20;
     for (size_t off = 0; off < chunk.size(); off += kSlice) {
       size_t len = std::min(kSlice, chunk.size() - off);
+      buf_.append(chunk.substr(off, len));
+      data_end_ += len;
       if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, scratch_, &OnMatch,
                          this) != HS_SUCCESS) {
         return error_ = Internal("Vectorscan stream scan failed");
       }
-      (void)chunk_base;
       Process(/*finishing=*/false);
       if (!error_.ok()) return error_;
     }
@@ -279,10 +279,12 @@ class ScannerImpl final : public Scanner {
       std::string_view seg = Bytes(walker_offset_, seg_end);
       bool first_segment = walker_col_chars_ == 0 && !walker_mid_line_;
 
-      // Header row of delimited text.
-      if (opt_.field_delimiter && walker_line_ == 1 && !header_done_) {
-        header_acc_.append(seg);
-        if (complete) ParseHeader();
+      // Header row of delimited text: the first of the first five lines that
+      // looks like one (title rows above it are ordinary text).
+      bool is_header_line = false;
+      if (opt_.field_delimiter && !header_done_) {
+        if (header_acc_.size() < kMaxLineBytes) header_acc_.append(seg);
+        if (complete) is_header_line = TryHeader();
       }
       // Paragraph records in plain text.
       bool blank = first_segment && complete &&
@@ -316,7 +318,7 @@ class ScannerImpl final : public Scanner {
         c.column = static_cast<uint32_t>(walker_col_chars_ + CountChars(Bytes(walker_offset_, c.start)) + 1);
         c.record = record;
         ensure_fields();
-        if (have_fields && walker_line_ > 1) {
+        if (have_fields && !header_.empty() && walker_line_ > header_line_) {
           size_t rel = c.start - walker_offset_;
           for (size_t f = 0; f < fields.size(); ++f) {
             if (rel >= fields[f].first && rel <= fields[f].second) {
@@ -331,12 +333,14 @@ class ScannerImpl final : public Scanner {
           AttachHeader(&c);
         }
         c.positioned = true;
-        pending_.push_back(std::move(c));
+        // A header cell is a label, not a value.
+        if (!is_header_line) pending_.push_back(std::move(c));
         ++next_cand;
       }
 
       // Cells typed by their column header.
-      if (opt_.field_delimiter && header_done_ && walker_line_ > 1 && typed_columns_) {
+      if (opt_.field_delimiter && header_done_ && !is_header_line && walker_line_ > header_line_ &&
+          typed_columns_) {
         ensure_fields();
         for (size_t f = 0; f < fields.size() && f < header_.size(); ++f) {
           int rule = header_.at(f).typed_rule;
@@ -373,10 +377,30 @@ class ScannerImpl final : public Scanner {
     unpositioned_.erase(unpositioned_.begin(), unpositioned_.begin() + static_cast<long>(next_cand));
   }
 
-  void ParseHeader() {
-    header_done_ = true;
+  // Returns true if the line in header_acc_ is the header row: at least two
+  // non-empty cells, most of them without digits.
+  bool TryHeader() {
     std::vector<std::pair<size_t, size_t>> cells;
     SplitFields(header_acc_, opt_.field_delimiter, &cells);
+    size_t non_empty = 0, with_digits = 0;
+    for (auto [a, b] : cells) {
+      if (a >= b) continue;
+      ++non_empty;
+      std::string_view cell = std::string_view(header_acc_).substr(a, b - a);
+      if (cell.find_first_of("0123456789") != std::string_view::npos) ++with_digits;
+    }
+    if (non_empty < 2 || with_digits * 2 > non_empty) {
+      header_acc_.clear();
+      if (walker_line_ >= 5) header_done_ = true;  // no header: plain rows
+      return false;
+    }
+    header_line_ = walker_line_;
+    ParseHeader(cells);
+    return true;
+  }
+
+  void ParseHeader(const std::vector<std::pair<size_t, size_t>>& cells) {
+    header_done_ = true;
     for (auto [a, b] : cells) {
       HeaderColumn col;
       col.text = header_acc_.substr(a, b - a);
@@ -403,6 +427,8 @@ class ScannerImpl final : public Scanner {
       c->header_context.push_back(col.text);
     if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) != col.negative_rules.end())
       c->header_negative = true;
+    // A header that names another type is authoritative over nearby keywords.
+    if (c->header_context.empty() && !col.context_rules.empty()) c->header_foreign = true;
   }
 
   void Settle(const Candidate& c) {
@@ -439,6 +465,7 @@ class ScannerImpl final : public Scanner {
         best_pos = d, pos_word = w;
       }
     }
+    if ((v.doubtful && best_pos > 16) || c.header_foreign) best_pos = INT64_MAX, pos_word.clear();
     bool header_positive = !c.header_context.empty();
     bool positive = header_positive || best_pos != INT64_MAX || v.self_context || c.cell;
     bool negative = c.header_negative || (!header_positive && best_neg < best_pos);
@@ -547,6 +574,7 @@ class ScannerImpl final : public Scanner {
   bool in_record_ = false;
 
   bool header_done_ = false;
+  uint64_t header_line_ = UINT64_MAX;  // line of the header row, once found
   bool typed_columns_ = false;
   std::string header_acc_;
   std::vector<HeaderColumn> header_;

@@ -308,6 +308,11 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       v.normalized = d;
       v.structured = HasSeparator(span);
       v.ok = true;
+      if (!t_prefix && IsValidEan13(d) &&
+          (d.compare(0, 2, "45") == 0 || d.compare(0, 2, "49") == 0 || d.compare(0, 3, "978") == 0 ||
+           d.compare(0, 3, "979") == 0)) {
+        v.doubtful = true;  // needs a label right next to it, not just nearby
+      }
       break;
     }
     case ValidatorKind::kLuhnCard: {
@@ -439,7 +444,12 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
           digit |= cp >= '0' && cp <= '9';
           i += n;
         }
-        if (!kanji || CountChars(span) < 4 || CountChars(span) > 80) break;
+        // A building line ("コスモハイツ207室") is not an address by itself: it
+        // needs a municipality or a block marker.
+        static const char* kMarkers[] = {"都", "道", "府", "県", "市", "区", "町", "村", "郡", "丁目", "番地"};
+        bool marker = std::any_of(std::begin(kMarkers), std::end(kMarkers),
+                                  [&](const char* m) { return span.find(m) != std::string_view::npos; });
+        if (!kanji || !marker || CountChars(span) < 4 || CountChars(span) > 80) break;
         v.structured = digit;
         v.normalized = FoldNoSpace(span);
         v.ok = true;
@@ -464,17 +474,20 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       for (const char* label : kNameLabels) {
         if (!StartsWith(span, label)) continue;
         size_t pos = std::strlen(label);
-        bool separated = false;
+        bool colon = false;
         while (pos < span.size()) {
           size_t n;
           uint32_t cp = FoldWidth(DecodeAt(span, pos, &n));
           if (cp == ' ' || cp == '\t' || cp == ':') {
-            separated = true;
+            colon |= cp == ':';
             pos += n;
           } else {
             break;
           }
         }
+        // "氏名：X" names X; "氏名 X" (or a tab) does only if MeCab agrees X is a name,
+        // since a table row of labels ("氏名\t所属") looks the same.
+        bool separated = colon;
         std::string_view rest = span.substr(pos);
         size_t ns = 0, ne = 0;
         bool tagged = vctx->FindPersonName(rest, &ns, &ne);
@@ -489,15 +502,19 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
         return v;
       }
       // "山田太郎様" — MeCab must tag the words before the honorific as a name.
+      // "丸山 麻衣 <mai@…>" — likewise for a display name before an address.
       size_t body_end = span.size();
+      if (span.size() >= 2 && span[span.size() - 2] == '<') body_end = span.size() - 2;
       for (const char* h : kHonorifics) {
         size_t hl = std::strlen(h);
-        if (span.size() > hl && span.substr(span.size() - hl) == h) {
+        if (body_end == span.size() && span.size() > hl && span.substr(span.size() - hl) == h) {
           body_end = span.size() - hl;
           break;
         }
       }
       std::string_view body = span.substr(0, body_end);
+      while (!body.empty() && body.back() == ' ') body.remove_suffix(1);
+      if (body.size() >= 3 && body.substr(body.size() - 3) == "\xE3\x80\x80") body.remove_suffix(3);
       size_t ns = 0, ne = 0;
       if (!vctx->FindPersonName(body, &ns, &ne)) break;
       if (ne != body.size()) break;  // the name must touch the honorific

@@ -21,6 +21,9 @@ struct Validated {
   bool structured = false;    // canonical grouping seen
   bool self_context = false;  // the value carries its own context (〒, 普通, T-prefix, 氏名：)
   std::string self_context_word;
+  // The value is equally well something else (a JAN code that passes the
+  // corporate check digit): only a header or a keyword within a few bytes counts.
+  bool doubtful = false;
 };
 
 // Per-scanner state for validators that need it (MeCab tagger).

@@ -38,6 +38,13 @@ bool IsValidCorporateNumber(std::string_view d) {
   return 9 - (sum % 9) == d[0] - '0';
 }
 
+bool IsValidEan13(std::string_view d) {
+  if (d.size() != 13 || !AllDigits(d)) return false;
+  int sum = 0;
+  for (int i = 0; i < 12; ++i) sum += (d[i] - '0') * (i % 2 == 0 ? 1 : 3);
+  return (10 - sum % 10) % 10 == d[12] - '0';
+}
+
 bool IsLuhnValid(std::string_view d) {
   if (d.empty() || !AllDigits(d)) return false;
   int sum = 0;

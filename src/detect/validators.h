@@ -12,6 +12,8 @@ namespace mamori::detect {
 bool IsValidMyNumber(std::string_view digits);
 // 法人番号: 13 digits; d1 = 9 - (sum of d13..d2 weighted 1,2,1,2... from the right) mod 9.
 bool IsValidCorporateNumber(std::string_view digits);
+// EAN-13 / JAN check digit (weights 1,3 from the left over d1..d12).
+bool IsValidEan13(std::string_view digits);
 // Luhn over any length of digits.
 bool IsLuhnValid(std::string_view digits);
 // Card brand from the IIN and the length; empty if none matches.
