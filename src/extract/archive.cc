@@ -2,6 +2,7 @@
 // per-member ratio checks), tar, 7z, cpio, and single gz/bz2/xz/zstd files.
 #include <archive.h>
 #include <archive_entry.h>
+#include <locale.h>
 
 #include <algorithm>
 #include <cstring>
@@ -52,6 +53,31 @@ std::string StripCompressionExt(std::string_view name) {
   }
   return std::string(name) + ".data";
 }
+
+// libarchive converts UTF-8-flagged zip names to the thread's locale charset;
+// under the "C" locale that fails and the name is lost. A UTF-8 locale for
+// this thread only, for the duration of a walk, keeps them. (Names without the
+// flag are passed through as raw bytes and decoded by CleanName.)
+class Utf8LocaleScope {
+ public:
+  Utf8LocaleScope() {
+    static locale_t utf8 = [] {
+      locale_t l = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+      if (l == static_cast<locale_t>(0))
+        l = newlocale(LC_CTYPE_MASK, "C.utf8", static_cast<locale_t>(0));
+      return l;
+    }();
+    if (utf8 != static_cast<locale_t>(0)) previous_ = uselocale(utf8);
+  }
+  ~Utf8LocaleScope() {
+    if (previous_ != static_cast<locale_t>(0)) uselocale(previous_);
+  }
+  Utf8LocaleScope(const Utf8LocaleScope&) = delete;
+  Utf8LocaleScope& operator=(const Utf8LocaleScope&) = delete;
+
+ private:
+  locale_t previous_ = static_cast<locale_t>(0);
+};
 
 }  // namespace
 
@@ -124,6 +150,7 @@ Status ForEachMember(Walk& walk, const std::string& path, std::string_view data,
                      ArchiveKind kind, const std::function<bool(const std::string&)>& want,
                      const MemberFn& fn) {
   const Budgets& b = walk.budgets();
+  Utf8LocaleScope utf8_names;
   std::vector<ZipEntryInfo> dir;
   std::map<std::string, const ZipEntryInfo*> by_name;
   if (kind == ArchiveKind::kZip) {

@@ -45,6 +45,13 @@ TEST(ExtractArchive, ShiftJisMemberNamesAreDecoded) {
   ASSERT_NE(Find(units, "x.zip!顧客.csv"), nullptr) << Dump(units);
 }
 
+TEST(ExtractArchive, Utf8FlaggedMemberNamesSurviveTheCLocale) {
+  testing::RawMember m{"顧客/名簿.csv", "a,b\n1,2\n"};
+  m.utf8_flag = true;
+  auto units = Units("u.zip", MakeRawZip({m}));
+  ASSERT_NE(Find(units, "u.zip!顧客/名簿.csv"), nullptr) << Dump(units);
+}
+
 TEST(ExtractArchive, EncryptedMemberIsAnErrorAndOthersContinue) {
   std::string zip = MakeZip({{"secret.csv", "氏名\n山田\n"}}, "pass");
   std::string outer = MakeZip({{"plain.txt", "hello"}, {"locked.zip", zip}});

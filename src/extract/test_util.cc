@@ -198,7 +198,7 @@ std::string MakeRawZip(const std::vector<RawMember>& members) {
     c.push_back({m.name, m.stored ? m.content : Deflate(m.content),
                  static_cast<uint16_t>(m.stored ? 0 : 8), crc,
                  m.declared_size >= 0 ? static_cast<uint64_t>(m.declared_size) : m.content.size(),
-                 static_cast<uint16_t>(m.encrypted_flag ? 1 : 0)});
+                 static_cast<uint16_t>((m.encrypted_flag ? 1 : 0) | (m.utf8_flag ? 0x800 : 0))});
   }
   return Assemble(c);
 }

@@ -39,6 +39,7 @@ struct RawMember {
   bool stored = false;
   int64_t declared_size = -1;  // -1: the true size
   bool encrypted_flag = false;
+  bool utf8_flag = false;  // general-purpose bit 11: the name is UTF-8
 };
 std::string MakeRawZip(const std::vector<RawMember>& members);
 // A zip whose one member inflates to `zeros` bytes of zeros (fast: built
