@@ -67,7 +67,7 @@ def top_level(path, corpus):
 
 
 def run_scan(args):
-    cmd = [args.mamori, "scan", "docs", "--format", "jsonl", "--show-values", "--min-confidence",
+    cmd = [os.path.abspath(args.mamori), "scan", "docs", "--format", "jsonl", "--show-values", "--min-confidence",
            args.min_confidence]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
@@ -172,6 +172,33 @@ def group_of(t):
     return "other", None
 
 
+def per_file_individuals(args, files):
+    """Diagnostic: scans files one by one and compares each file's
+    `individuals` with its label, summed per kind of document."""
+    by_kind = collections.defaultdict(lambda: [0, 0, 0])
+    worst = []
+    names = sorted(files)[:args.individuals_per_file]
+    for name in names:
+        proc = subprocess.run([os.path.abspath(args.mamori), "scan", name, "--format", "jsonl"],
+                              cwd=args.corpus, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=args.timeout)
+        _, summary, _ = parse_findings(proc.stdout.decode("utf-8", "replace"))
+        est = (summary or {}).get("individuals", 0)
+        true = files[name]["individuals"]
+        k = by_kind[files[name]["kind"]]
+        k[0] += 1
+        k[1] += true
+        k[2] += est
+        worst.append((abs(est - true), name, true, est))
+    print("\nDistinct individuals per file (%d files scanned one by one):" % len(names))
+    print("| kind | files | true | estimated | error |\n|---|---:|---:|---:|---:|")
+    for kind, (n, true, est) in sorted(by_kind.items()):
+        print("| %s | %d | %d | %d | %s |" % (kind, n, true, est,
+                                            "%+.1f%%" % (100.0 * (est - true) / true) if true else "-"))
+    for _, name, true, est in sorted(worst, reverse=True)[:args.examples]:
+        print("  %s: true %d, estimated %d" % (name, true, est))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True, help="directory written by generate.py")
@@ -182,6 +209,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed for the scan")
     ap.add_argument("--check", action="store_true", help="exit 1 if a target of issue 3 is missed")
     ap.add_argument("--examples", type=int, default=5, help="misses to print per type")
+    ap.add_argument("--individuals-per-file", type=int, default=0, metavar="N",
+                    help="diagnostic: also scan the first N files one by one and compare individuals per kind")
     ap.add_argument("--markdown", help="also write the results table to this file")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     args = ap.parse_args()
@@ -253,6 +282,9 @@ def main():
                 for file, v, n in sorted(items)[:args.examples]:
                     how = tags.get((file, t, v))
                     print("  %s  %s x%d%s" % (file, mask(t, v), n, ("  <- " + ", ".join(how)) if how else ""))
+
+    if args.individuals_per_file:
+        per_file_individuals(args, files)
 
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as fh:

@@ -676,7 +676,9 @@ class Generator:
                 full, core = f.address(p.addr)
                 out.append(doc.add("jp.address", core, t))
             elif key == "address2":
-                out.append(p.addr["building"])
+                # the building alone: part of the address, reported or not
+                b = p.addr["building"]
+                out.append(doc.add("jp.address", b, t, optional=True) if b else "")
             elif key == "phone":
                 out.append(doc.add("jp.phone", f.phone(p.phone, ctx="column"), t))
             elif key == "email":
