@@ -118,14 +118,16 @@ int List(const MailArgs& a) {
     if (m && !m->approvals.empty()) reasons += " approved-by:" + Join(m->approvals);
     ++shown;
     if (a.json) {
-      nlohmann::json j = {{"queue_id", e.queue_id},   {"queue_name", e.queue_name},
-                          {"event_id", m ? m->event_id : ""},
-                          {"arrival_time", e.arrival_time},
-                          {"sender", sender},         {"recipient_domains", domains},
-                          {"reasons", m ? m->reasons : std::vector<std::string>{}},
-                          {"approvals", m ? m->approvals : std::vector<std::string>{}},
-                          {"summary", m ? nlohmann::json::parse(m->summary, nullptr, false)
-                                        : nlohmann::json()}};
+      nlohmann::json j = {
+          {"queue_id", e.queue_id},
+          {"queue_name", e.queue_name},
+          {"event_id", m ? m->event_id : ""},
+          {"arrival_time", e.arrival_time},
+          {"sender", sender},
+          {"recipient_domains", domains},
+          {"reasons", m ? m->reasons : std::vector<std::string>{}},
+          {"approvals", m ? m->approvals : std::vector<std::string>{}},
+          {"summary", m ? nlohmann::json::parse(m->summary, nullptr, false) : nlohmann::json()}};
       out.push_back(j);
     } else {
       std::cout << fmt::format("{:<12} {:<14} {:<20} {:<26} {:<24} {}\n", e.queue_id,
@@ -197,9 +199,10 @@ int Act(const MailArgs& a, bool release) {
       }
       if (again->approvals.size() < c->policy.release_approvals) {
         (void)c->audit->WriteAdmin("mail.approve", *again, user, "hold");
-        std::cout << fmt::format("{}: approval {} of {} recorded for {}; another person must "
-                                 "approve before it is released\n",
-                                 id, again->approvals.size(), c->policy.release_approvals, user);
+        std::cout << fmt::format(
+            "{}: approval {} of {} recorded for {}; another person must "
+            "approve before it is released\n",
+            id, again->approvals.size(), c->policy.release_approvals, user);
         rc = std::max(rc, 1);
         continue;
       }
@@ -208,7 +211,8 @@ int Act(const MailArgs& a, bool release) {
     // Audit first: an action that cannot be recorded is not taken.
     Status st = c->audit->WriteAdmin(release ? "mail.release" : "mail.discard", *m, user,
                                      release ? "allow" : "deny");
-    if (st.ok()) st = release ? c->postfix.Release(m->queue_id) : c->postfix.DeleteHeld(m->queue_id);
+    if (st.ok())
+      st = release ? c->postfix.Release(m->queue_id) : c->postfix.DeleteHeld(m->queue_id);
     if (st.ok() && !m->event_id.empty()) {
       st = c->holds->SetStatus(m->event_id, release ? "released" : "discarded", now);
     }

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "common/clock.h"
@@ -25,6 +26,7 @@ struct MilterArgs {
   std::string audit_key;
   std::string postfix_config;
   int threads = 0;
+  uint32_t tick_seconds = 15;
   bool check = false;
 };
 
@@ -85,6 +87,7 @@ int RunMilter(const MilterArgs& a) {
   AuditWriter* aw = audit->get();
   ServerOptions so;
   so.listen = a.listen;
+  so.tick_seconds = std::max<uint32_t>(1, a.tick_seconds);
   so.threads = a.threads > 0 ? a.threads : std::max(2u, std::thread::hardware_concurrency());
   // 一時保留: release delayed mail whose time has come (unless discarded).
   so.on_tick = [hs, aw, &postfix] {
@@ -136,6 +139,9 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("-c,--postfix-config", args->postfix_config,
                   "Postfix config directory, for releasing delayed mail");
   cmd->add_option("--threads", args->threads, "Worker threads (default: cores, at least 2)");
+  cmd->add_option("--tick-seconds", args->tick_seconds,
+                  "How often delayed (一時保留) mail is checked for release")
+      ->capture_default_str();
   cmd->add_flag("--check", args->check, "Only check the policy and exit");
   cmd->callback([args, exit_code] { *exit_code = RunMilter(*args); });
 }

@@ -113,9 +113,19 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   if (auto n = root["delay_external"]) {
     std::string w = src + ": delay_external";
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->delay_enabled));
-    RETURN_IF_ERROR(ReadScalar(n, "minutes", w, &p->delay_minutes));
-    if (p->delay_minutes == 0 || p->delay_minutes > 24 * 60) {
-      return InvalidArgument(w + ".minutes must be between 1 and 1440");
+    if (n["minutes"] && n["seconds"])
+      return InvalidArgument(w + ": give minutes or seconds, not both");
+    uint32_t minutes = 0;
+    RETURN_IF_ERROR(ReadScalar(n, "minutes", w, &minutes));
+    if (n["minutes"]) {
+      if (minutes == 0 || minutes > 24 * 60) {
+        return InvalidArgument(w + ".minutes must be between 1 and 1440");
+      }
+      p->delay_seconds = minutes * 60;
+    }
+    RETURN_IF_ERROR(ReadScalar(n, "seconds", w, &p->delay_seconds));
+    if (p->delay_seconds == 0 || p->delay_seconds > 24 * 3600) {
+      return InvalidArgument(w + ".seconds must be between 1 and 86400");
     }
   }
   if (auto n = root["release"]) {
@@ -325,7 +335,7 @@ Verdict Evaluate(const Policy& policy, const Envelope& env, const ContentSummary
   } else if (any_external && policy.delay_enabled) {
     v.action = Action::kHold;
     v.delay_only = true;
-    v.delay_minutes = policy.delay_minutes;
+    v.delay_seconds = policy.delay_seconds;
     v.reasons.push_back("delay_external");
   }
   return v;

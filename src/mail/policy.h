@@ -49,8 +49,8 @@ struct Policy {
 
   bool hidden_bcc_hold = true;
 
-  bool delay_enabled = false;  // 一時保留 for every external mail
-  uint32_t delay_minutes = 5;
+  bool delay_enabled = false;    // 一時保留 for every external mail
+  uint32_t delay_seconds = 300;  // YAML: minutes (default 5) or seconds
 
   uint32_t release_approvals = 1;  // 2 = two-person rule for release
 
@@ -97,7 +97,7 @@ struct Verdict {
   std::vector<std::string> external_domains;
   std::vector<std::string> typo_domains;  // "partner.co.jq~partner.co.jp"
   bool delay_only = false;                // held only for the 一時保留 delay
-  uint32_t delay_minutes = 0;
+  uint32_t delay_seconds = 0;
   std::string note;  // human note for the sender
 };
 

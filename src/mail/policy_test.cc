@@ -30,6 +30,8 @@ TEST(MailPolicy, RejectsUnknownKeysAndBadValues) {
   EXPECT_FALSE(Policy::Parse("bcc_conversion: {count: people}", "a.yaml").ok());
   EXPECT_FALSE(Policy::Parse("internal_domains: [a@b.jp]", "a.yaml").ok());
   EXPECT_FALSE(Policy::Parse("[unclosed", "a.yaml").ok());
+  EXPECT_FALSE(Policy::Parse("delay_external: {minutes: 1, seconds: 5}", "a.yaml").ok());
+  EXPECT_EQ(Policy::Parse("delay_external: {seconds: 5}", "a.yaml")->delay_seconds, 5u);
   auto err = Policy::Parse("delay_external: {minutes: 0}", "a.yaml").status().message();
   EXPECT_NE(err.find("a.yaml"), std::string::npos);
 }
@@ -127,7 +129,7 @@ TEST(MailPolicy, DelayAndScope) {
   Verdict v = Evaluate(p, e, {});
   EXPECT_EQ(v.action, Action::kHold);
   EXPECT_TRUE(v.delay_only);
-  EXPECT_EQ(v.delay_minutes, 5u);
+  EXPECT_EQ(v.delay_seconds, 300u);
   // Inbound mail is out of scope.
   Envelope in{"x@client.jp", {"a@corp.example.jp"}, {"a@corp.example.jp"}};
   Verdict w = Evaluate(p, in, {});

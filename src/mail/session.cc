@@ -264,7 +264,7 @@ void Session::EndOfMessage(std::string* out) {
       st = FailedPrecondition("the MTA did not grant SMFIF_CHGHDRS; cannot convert to Bcc");
     }
     if (rec.verdict.delay_only) {
-      rec.release_at_micros = rec.time_micros + int64_t{rec.verdict.delay_minutes} * 60 * 1'000'000;
+      rec.release_at_micros = rec.time_micros + int64_t{rec.verdict.delay_seconds} * 1'000'000;
     }
   }
   if (!st.ok()) {

@@ -1,0 +1,152 @@
+#include "mail/server.h"
+
+#include <gtest/gtest.h>
+#include <netinet/tcp.h>
+
+#include <boost/asio.hpp>
+#include <thread>
+
+namespace mamori::mail {
+namespace {
+
+namespace asio = boost::asio;
+
+class NoInspector : public ContentInspector {
+ public:
+  Result<ContentSummary> Inspect(std::string_view) override {
+    ContentSummary s;
+    s.scanned = true;
+    s.my_numbers = 2;
+    return s;
+  }
+};
+class CountingSink : public VerdictSink {
+ public:
+  Status Record(const VerdictRecord& r) override {
+    std::lock_guard<std::mutex> l(mu);
+    queue_ids.push_back(r.queue_id);
+    return Status::Ok();
+  }
+  std::mutex mu;
+  std::vector<std::string> queue_ids;
+};
+
+std::string Pkt(char c, const std::string& d) {
+  std::string s;
+  milter::AppendPacket(&s, c, d);
+  return s;
+}
+std::string Z(std::initializer_list<std::string> parts) {
+  std::string s;
+  for (const auto& p : parts) s += p + std::string(1, '\0');
+  return s;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto p = Policy::Parse("internal_domains: [corp.example.jp]\n", "t");
+    ASSERT_TRUE(p.ok());
+    policy = *p;
+    policy.budgets.max_packet_bytes = 70000;
+    SessionDeps deps;
+    deps.policy = &policy;
+    deps.inspector = &inspector;
+    deps.sink = &sink;
+    deps.new_event_id = [] { return std::string("MEV"); };
+    ServerOptions so;
+    so.listen = "inet:127.0.0.1:0";
+    so.threads = 2;
+    auto s = Server::Create(so, deps);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(*s);
+    ASSERT_NE(server->port(), 0);
+    runner = std::thread([this] { (void)server->Run(false); });
+  }
+  void TearDown() override {
+    server->Stop();
+    runner.join();
+  }
+
+  // Reads replies until `last` arrives or the peer closes.
+  std::vector<milter::Packet> ReadUntil(asio::ip::tcp::socket& s, char last) {
+    milter::PacketReader r(1 << 20);
+    std::vector<milter::Packet> got;
+    char buf[4096];
+    boost::system::error_code ec;
+    while (true) {
+      size_t n = s.read_some(asio::buffer(buf), ec);
+      if (ec) return got;
+      r.Append(std::string_view(buf, n));
+      while (true) {
+        auto p = r.Next();
+        if (!p.ok() || !p->has_value()) break;
+        got.push_back(**p);
+        if (got.back().command == last) return got;
+      }
+    }
+  }
+
+  Policy policy;
+  NoInspector inspector;
+  CountingSink sink;
+  std::unique_ptr<Server> server;
+  std::thread runner;
+};
+
+TEST_F(ServerTest, FullMessageOverTcpWithPipelining) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), server->port()});
+  std::string opt;
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  asio::write(s, asio::buffer(opt));
+  auto r = ReadUntil(s, 'O');
+  ASSERT_EQ(r.size(), 1u);
+  // Two messages, all packets in one write, as Postfix does with NR flags.
+  std::string wire;
+  for (const char* qid : {"QID1", "QID2"}) {
+    wire += Pkt('D', "M" + Z({"{i}", qid}));
+    wire += Pkt('M', Z({"<a@corp.example.jp>"})) + Pkt('R', Z({"<x@client.jp>"}));
+    wire += Pkt('L', Z({"To", "x@client.jp"})) + Pkt('N', "");
+    wire += Pkt('B', std::string(65535, 'b')) + Pkt('E', "");
+  }
+  asio::write(s, asio::buffer(wire));
+  for (int i = 0; i < 2; ++i) {
+    r = ReadUntil(s, 'c');
+    ASSERT_FALSE(r.empty());
+    bool quarantined = false;
+    for (const auto& p : r) quarantined |= p.command == 'q';
+    EXPECT_TRUE(quarantined) << "message " << i;
+  }
+  asio::write(s, asio::buffer(Pkt('Q', "")));
+  std::lock_guard<std::mutex> l(sink.mu);
+  EXPECT_EQ(sink.queue_ids, (std::vector<std::string>{"QID1", "QID2"}));
+}
+
+TEST_F(ServerTest, OversizedPacketClosesTheConnection) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), server->port()});
+  std::string opt;
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  asio::write(s, asio::buffer(opt));
+  ASSERT_EQ(ReadUntil(s, 'O').size(), 1u);
+  asio::write(s, asio::buffer(std::string("\x7f\0\0\0B", 5)));  // 2 GiB claimed
+  auto r = ReadUntil(s, 'c');
+  EXPECT_TRUE(r.empty()) << "the server must close, not answer";
+}
+
+TEST(ServerCreate, RejectsBadListenSpecs) {
+  Policy p;
+  SessionDeps d;
+  d.policy = &p;
+  for (const char* spec : {"127.0.0.1:25", "inet:nohost", "inet:999.1.1.1:25", "tcp:1"}) {
+    ServerOptions so;
+    so.listen = spec;
+    EXPECT_FALSE(Server::Create(so, d).ok()) << spec;
+  }
+}
+
+}  // namespace
+}  // namespace mamori::mail
