@@ -176,10 +176,16 @@ std::string DecodeEncodedWords(std::string_view v) {
   bool last_was_word = false;
   while (i < v.size()) {
     if (v.substr(i, 2) == "=?") {
-      size_t q1 = v.find('?', i + 2);
-      size_t q2 = q1 == std::string_view::npos ? q1 : v.find('?', q1 + 1);
-      size_t end = q2 == std::string_view::npos ? q2 : v.find("?=", q2 + 1);
+      // An encoded word is at most 75 characters (RFC 2047); a generous
+      // window keeps malformed headers linear.
+      std::string_view w = v.substr(i, 1024);
+      size_t q1 = w.find('?', 2);
+      size_t q2 = q1 == std::string_view::npos ? q1 : w.find('?', q1 + 1);
+      size_t end = q2 == std::string_view::npos ? q2 : w.find("?=", q2 + 1);
       if (end != std::string_view::npos && q2 == q1 + 2) {
+        q1 += i;
+        q2 += i;
+        end += i;
         std::string charset = Lower(v.substr(i + 2, q1 - i - 2));
         char enc = static_cast<char>(std::toupper(static_cast<unsigned char>(v[q1 + 1])));
         std::string_view text = v.substr(q2 + 1, end - q2 - 1);

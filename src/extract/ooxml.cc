@@ -265,8 +265,13 @@ uint64_t ParseUint(std::string_view s) {
 // column k (A = 0); rows[] maps lines to real row numbers.
 class Sheet : public Xml {
  public:
-  Sheet(const std::vector<std::string>& shared, std::string* out, std::vector<uint64_t>* rows)
-      : shared_(shared), out_(out), rows_(rows) {}
+  Sheet(const std::vector<std::string>& shared, std::string* out, std::vector<uint64_t>* rows,
+        size_t max_out)
+      : shared_(shared), out_(out), rows_(rows), max_out_(max_out) {}
+
+  // True when the rendered TSV outgrew its budget (sparse far-right cells can
+  // make a small sheet render huge); the output was cut.
+  bool overflow() const { return overflow_; }
 
   void Start(std::string_view n, const char** a) override {
     if (n == "row") {
@@ -319,7 +324,13 @@ class Sheet : public Xml {
       }
     } else if (n == "row" && in_row_) {
       in_row_ = false;
-      if (cells_.empty()) return;
+      if (cells_.empty() || overflow_) return;
+      size_t need = cells_.size();
+      for (const auto& c : cells_) need += c.size();
+      if (out_->size() + need > max_out_) {
+        overflow_ = true;
+        return;
+      }
       for (size_t k = 0; k < cells_.size(); ++k) {
         if (k) out_->push_back('\t');
         out_->append(cells_[k]);
@@ -336,6 +347,8 @@ class Sheet : public Xml {
   const std::vector<std::string>& shared_;
   std::string* out_;
   std::vector<uint64_t>* rows_;
+  size_t max_out_;
+  bool overflow_ = false;
   uint64_t row_ = 0;
   uint32_t col_ = 0;
   uint32_t next_col_ = 0;
@@ -380,6 +393,26 @@ bool ParsePart(Walk& walk, const std::string& path, const Parts& parts, const st
     return false;
   }
   return true;
+}
+
+// What a sheet may render to: 64 times its XML, at least 16 MiB.
+size_t SheetBudget(const Parts& parts, const std::string& name) {
+  auto it = parts.find(name);
+  size_t xml = it == parts.end() ? 0 : it->second.size();
+  return std::max<size_t>(16u << 20, xml * 64);
+}
+
+// Accounts a rendered sheet; an overflow is reported, not silently cut.
+Status CheckSheet(Walk& walk, const std::string& sheet_path, const Sheet& sheet,
+                  const std::string& text) {
+  if (sheet.overflow()) {
+    RETURN_IF_ERROR(walk.EmitError(
+        sheet_path, "xlsx",
+        ResourceExhausted("sheet renders to more text than its budget (64x its XML); only the "
+                          "first " +
+                          std::to_string(text.size()) + " bytes are inspected")));
+  }
+  return walk.AddExpanded(sheet_path, text.size());
 }
 
 Status Docx(Walk& walk, const std::string& path, const Parts& parts) {
@@ -460,11 +493,12 @@ Status Xlsx(Walk& walk, const std::string& path, const Parts& parts) {
     seen.insert(target);
     auto rows = std::make_shared<std::vector<uint64_t>>();
     std::string text;
-    Sheet sheet(ss.strings, &text, rows.get());
+    Sheet sheet(ss.strings, &text, rows.get(), SheetBudget(parts, target));
     if (!ParsePart(walk, path, parts, target, sheet, &stop)) {
       RETURN_IF_ERROR(stop);
       continue;
     }
+    RETURN_IF_ERROR(CheckSheet(walk, sheet_path, sheet, text));
     Unit u;
     u.path = sheet_path;
     u.format = "xlsx";
@@ -488,11 +522,12 @@ Status Xlsx(Walk& walk, const std::string& path, const Parts& parts) {
     std::string sheet_name = name.substr(14);
     auto rows = std::make_shared<std::vector<uint64_t>>();
     std::string text;
-    Sheet sheet(ss.strings, &text, rows.get());
+    Sheet sheet(ss.strings, &text, rows.get(), SheetBudget(parts, name));
     if (!ParsePart(walk, path, parts, name, sheet, &stop)) {
       RETURN_IF_ERROR(stop);
       continue;
     }
+    RETURN_IF_ERROR(CheckSheet(walk, path + "!" + sheet_name, sheet, text));
     Unit u;
     u.path = path + "!" + sheet_name;
     u.format = "xlsx";

@@ -121,3 +121,26 @@ TEST(ExtractOoxml, EmbeddedWorkbookInDocxIsExtracted) {
 
 }  // namespace
 }  // namespace mamori::extract
+
+namespace mamori::extract {
+namespace {
+
+TEST(ExtractOoxml, SparseFarRightCellsCannotAmplifyWithoutReport) {
+  // Each row holds one cell in column XFD: 45 bytes of XML render as 16 KiB.
+  std::string rows;
+  for (int r = 1; r <= 1100; ++r) {
+    rows += "<row r=\"" + std::to_string(r) + "\"><c r=\"XFD" + std::to_string(r) +
+            "\"><v>1</v></c></row>";
+  }
+  std::string xml = "<worksheet><sheetData>" + rows + "</sheetData></worksheet>";
+  auto units = testing::Units("wide.xlsx", testing::MakeXlsx({{"S", xml}}, ""));
+  bool budget_error = false;
+  for (const auto& u : units) {
+    budget_error |= u.error.code() == StatusCode::kResourceExhausted;
+    EXPECT_LE(u.text.size(), 16u << 20);
+  }
+  EXPECT_TRUE(budget_error) << testing::Dump(units);
+}
+
+}  // namespace
+}  // namespace mamori::extract

@@ -221,7 +221,8 @@ class HtmlText {
   }
 
   size_t Entity(std::string_view h, size_t i) {
-    size_t semi = h.find(';', i);
+    size_t semi = h.substr(i, 14).find(';');
+    if (semi != std::string_view::npos) semi += i;
     if (semi == std::string_view::npos || semi - i > 12) {
       Text('&');
       return i + 1;

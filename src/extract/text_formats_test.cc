@@ -109,3 +109,22 @@ TEST(ExtractText, EmptyInputIsAnEmptyUnit) {
 
 }  // namespace
 }  // namespace mamori::extract
+
+namespace mamori::extract {
+namespace {
+
+// Regression guards for quadratic scans on malformed input: each of these
+// would run for hours if a scan restarted from every position.
+TEST(ExtractText, MalformedInputStaysLinear) {
+  auto units = testing::Units("amp.html", std::string(2 << 20, '&'));
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].text.size(), (2u << 20) + 1);  // and the final line break
+  std::string header = "From: a@example.jp\nSubject: ";
+  for (int i = 0; i < 200000; ++i) header += "=?a";
+  header += "\n\nbody\n";
+  units = testing::Units("m.eml", header);
+  ASSERT_NE(testing::Find(units, "m.eml!body"), nullptr) << testing::Dump(units);
+}
+
+}  // namespace
+}  // namespace mamori::extract
