@@ -12,7 +12,7 @@
 namespace mamori::incident {
 namespace {
 
-class ScopeTest : public ::testing::Test {
+class IncidentScopeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
@@ -43,7 +43,7 @@ const char* kLog =
 {"seq":6,"time":"2026-12-19T01:08:00.000000Z","component":"vault","event_id":"E6","user":"sato","device":"pc-17","action":"get","object":"obj-e","bytes":100,"result":"allow","labels":{"types":{"jp.blood_type":10},"individuals":10}}
 )";
 
-TEST_F(ScopeTest, JsonlByUserAndWindowSumsDistinctObjects) {
+TEST_F(IncidentScopeTest, JsonlByUserAndWindowSumsDistinctObjects) {
   auto p = Write("export.jsonl", kLog);
   ScopeQuery q;
   q.user = "sato";
@@ -72,7 +72,7 @@ TEST_F(ScopeTest, JsonlByUserAndWindowSumsDistinctObjects) {
             r->data_items.end());
 }
 
-TEST_F(ScopeTest, PersonHashesDeduplicateAndEncryptionIsPerObject) {
+TEST_F(IncidentScopeTest, PersonHashesDeduplicateAndEncryptionIsPerObject) {
   auto p = Write(
       "h.jsonl",
       R"({"time":"2026-12-18T01:00:00Z","user":"u","object":"o1","result":"allow","labels":{"types":{"jp.person_name":3},"individuals":3,"person_hashes":["h1","h2","h3"],"encryption":{"algorithm":"AES-256-GCM","key_exposed":false}}}
@@ -93,7 +93,7 @@ TEST_F(ScopeTest, PersonHashesDeduplicateAndEncryptionIsPerObject) {
   ASSERT_TRUE(after.encryption.has_value());
 }
 
-TEST_F(ScopeTest, MalformedLinesAreErrorsWithTheLineNumber) {
+TEST_F(IncidentScopeTest, MalformedLinesAreErrorsWithTheLineNumber) {
   auto p = Write("bad.jsonl", "{\"time\":\"2026-12-18T01:00:00Z\",\"object\":\"o\"}\nnot json\n");
   auto r = ScopeFromJsonl(p, {}, map_);
   ASSERT_FALSE(r.ok());
@@ -105,7 +105,7 @@ TEST_F(ScopeTest, MalformedLinesAreErrorsWithTheLineNumber) {
             StatusCode::kNotFound);
 }
 
-TEST_F(ScopeTest, ReadsTheLiveAuditLogThroughTheReaderApi) {
+TEST_F(IncidentScopeTest, ReadsTheLiveAuditLogThroughTheReaderApi) {
   audit::LogOptions lo;
   lo.path = (dir_ / "audit.log").string();
   lo.signing_key = std::make_shared<const audit::SigningKey>(audit::SigningKey::Generate());

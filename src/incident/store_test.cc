@@ -11,7 +11,7 @@
 namespace mamori::incident {
 namespace {
 
-class StoreTest : public ::testing::Test {
+class IncidentStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
@@ -33,7 +33,7 @@ class StoreTest : public ::testing::Test {
   FakeClock clock_{1'800'000'000'000'000};
 };
 
-TEST_F(StoreTest, OpenNoteTimelineAndChain) {
+TEST_F(IncidentStoreTest, OpenNoteTimelineAndChain) {
   auto s = IncidentStore::Open(path_, &clock_);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   auto id = (*s)->Create("紛失したノートPC", Initial(), "compliance@example.jp");
@@ -66,7 +66,7 @@ TEST_F(StoreTest, OpenNoteTimelineAndChain) {
   EXPECT_EQ((*s)->Get(999).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(StoreTest, AwarenessTimeIsImmutableAndTimelineAppendOnly) {
+TEST_F(IncidentStoreTest, AwarenessTimeIsImmutableAndTimelineAppendOnly) {
   auto s = IncidentStore::Open(path_, &clock_);
   ASSERT_TRUE(s.ok());
   auto id = (*s)->Create("t", Initial(), "a");
@@ -98,7 +98,7 @@ TEST_F(StoreTest, AwarenessTimeIsImmutableAndTimelineAppendOnly) {
   EXPECT_NE(st.message().find("event 1"), std::string::npos);
 }
 
-TEST_F(StoreTest, BudgetsAreErrors) {
+TEST_F(IncidentStoreTest, BudgetsAreErrors) {
   auto s = IncidentStore::Open(path_, &clock_);
   ASSERT_TRUE(s.ok());
   auto id = (*s)->Create("t", Initial(), "a");
@@ -112,7 +112,7 @@ TEST_F(StoreTest, BudgetsAreErrors) {
 
 // kill -9 while a child appends: every committed event survives, the chain
 // verifies and the sequence has no holes.
-TEST_F(StoreTest, SurvivesKillNine) {
+TEST_F(IncidentStoreTest, SurvivesKillNine) {
   int64_t id;
   {
     auto s = IncidentStore::Open(path_, &clock_);
