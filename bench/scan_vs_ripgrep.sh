@@ -28,10 +28,12 @@ command -v rg >/dev/null || die "ripgrep (rg) is not installed: apt-get install 
 command -v python3 >/dev/null || die "python3 is needed to generate the corpus"
 
 # 1. The corpus, generated once per size (bulk mode of the accuracy generator).
-if [ ! -f "$data/.complete" ]; then
+# Regenerated when the generator changes (its hash is kept in .complete).
+stamp="$(cat "$root/tests/corpus/generate.py" "$root/tests/corpus/jpdata.py" | sha256sum | cut -c1-16)"
+if [ "$(cat "$data/.complete" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$data"
   python3 "$root/tests/corpus/generate.py" --bulk --out "$data" --size-mb "$size_mb" --seed 1016
-  touch "$data/.complete"
+  echo "$stamp" > "$data/.complete"
 fi
 bytes=$(find "$data" -type f ! -name .complete -printf '%s\n' | awk '{s+=$1} END {print s}')
 nfiles=$(find "$data" -type f ! -name .complete | wc -l)
@@ -105,7 +107,7 @@ for n in 1 "$threads"; do
   done
 done
 for n in 1 "$threads"; do
-  ratio=$(echo "scale=2; ${secs[rg$n]} / ${secs[mamori$n]}" | bc -l)
+  ratio=$(printf "%.3f" "$(echo "${secs[rg$n]} / ${secs[mamori$n]}" | bc -l)")
   echo "ratio mamori/rg at $n thread(s): $ratio   (${counts[$n]})"
 done
 echo "(ratio = mamori MB/s / rg MB/s; goal >= 1.0)"

@@ -1319,18 +1319,18 @@ def bulk(out_dir, size_mb, seed, file_mb=8):
             "個人番号：%s　氏名：%s" % (gen.f.my_number(p.my_number, False), p.name),
             "カード番号 %s でのお支払いを確認しました。" % gen.f.card(*gen.w.lazy(p, "card")),
             "生年月日 %s、連絡先 %s" % (gen.f.birth(p.birth), gen.f.phone(p.phone))]))
+    # CSV: an order log whose 備考 (remarks) column sometimes holds personal data.
     csv_rows = []
-    for _ in range(3000):
-        if r.random() < 0.1:
-            p = gen.w.person()
-            full, _ = gen.f.address(p.addr)
-            csv_rows.append(",".join(["C%06d" % p.id, p.name, p.email, gen.f.phone(p.phone, "column"),
-                                      p.addr["postal"], full, gen.neg.some_date(), str(r.randint(0, 9999))]))
-        else:
-            csv_rows.append(",".join(["P%06d" % r.randint(1, 999999), r.choice(jd.PRODUCTS), gen.neg.jan(),
-                                      str(r.randint(1, 500)), str(r.randint(100, 99999)), gen.neg.some_date(),
-                                      gen.neg.order_number(must_pass=False), r.choice(jd.DEPARTMENTS)]))
-    header = "ID,名称,メール/JAN,電話/数量,郵便/単価,住所/日付,備考,区分\n"
+    remarks = ["", "", "", "", "再配達希望", "ギフト包装", "午前中指定", "領収書要", "在庫確認中"]
+    for _ in range(5000):
+        note = r.choice(remarks)
+        if r.random() < 0.03:
+            note = r.choice(pii_lines).replace(",", "、")
+        csv_rows.append(",".join([gen.neg.order_number(must_pass=False), gen.neg.timestamp14(),
+                                  "P%06d" % r.randint(1, 999999), r.choice(jd.PRODUCTS), gen.neg.jan(),
+                                  str(r.randint(1, 50)), str(r.randint(100, 99999)), r.choice(jd.DEPARTMENTS),
+                                  note]))
+    header = "注文番号,注文日時,商品コード,商品名,JANコード,数量,単価,担当部署,備考\n"
     target = size_mb * 1024 * 1024
     written, n = 0, 0
     chunk_target = file_mb * 1024 * 1024
