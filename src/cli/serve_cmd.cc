@@ -23,6 +23,7 @@ struct ServeArgs {
   std::string admin_user = "admin";
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   bool init = false;
+  bool new_admin_token = false;
   bool allow_unlabelled = false;
   int max_connections = 256;
 };
@@ -63,12 +64,44 @@ int Init(const ServeArgs& a) {
       return 2;
     }
   }
-  std::cout << "mamori vault initialised in " << a.data_dir << " (keys in " << a.keys_dir
-            << ")\n"
+  std::cout << "mamori vault initialised in " << a.data_dir << " (keys in " << a.keys_dir << ")\n"
             << "  CA certificate (give it to clients): " << r->ca_cert_path << "\n"
             << "  first admin: " << r->admin_user << "\n"
             << "  one-time enrolment token (expires in 72 h, shown once):\n"
             << "    " << r->enrol_token << "\n";
+  return 0;
+}
+
+int NewAdminToken(const ServeArgs& a) {
+  audit::LogOptions lo;
+  lo.path = a.audit_log.empty() ? a.data_dir + "/audit/vault.log" : a.audit_log;
+  std::filesystem::create_directories(std::filesystem::path(lo.path).parent_path());
+  lo.signing_key_path = a.keys_dir + "/" + audit::kSigningKeyFile;
+  auto log = audit::Log::Open(lo);
+  if (!log.ok()) {
+    PrintError("cannot open the audit log " + lo.path + ": " + log.status().ToString());
+    return 2;
+  }
+  audit::Record rec;
+  rec.component = "vault";
+  rec.user = "host-operator";
+  rec.action = "admin.token.offline";
+  rec.result = "allow";
+  rec.extra = {{"target_user", a.admin_user}};
+  auto seq = (*log)->Append(rec);
+  if (!seq.ok()) {
+    PrintError("the audit log cannot be written, so no token is issued: " +
+               seq.status().ToString());
+    return 2;
+  }
+  auto t = vault::Vault::IssueAdminToken(BaseOptions(a), a.admin_user);
+  (void)(*log)->Close();
+  if (!t.ok()) {
+    PrintError(t.status().ToString());
+    return 2;
+  }
+  std::cout << "one-time enrolment token for " << a.admin_user << " (expires in 72 h):\n  " << *t
+            << "\n";
   return 0;
 }
 
@@ -85,8 +118,7 @@ int Run(const ServeArgs& a) {
     o.rules = *rules;
   } else if (!a.allow_unlabelled) {
     PrintError("cannot load the detection rules, so uploads could not be labelled (" +
-               rules.status().ToString() +
-               "); fix the rules or start with --allow-unlabelled");
+               rules.status().ToString() + "); fix the rules or start with --allow-unlabelled");
     return 2;
   }
   auto hk = HashKey::LoadOrCreate(a.keys_dir + "/label_hash.key");
@@ -172,7 +204,13 @@ void Setup(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_flag("--allow-unlabelled", args->allow_unlabelled,
                 "run even if the detection rules cannot be loaded (uploads stay unlabelled)");
-  cmd->callback([args, exit_code] { *exit_code = args->init ? Init(*args) : Run(*args); });
+  cmd->add_flag("--new-admin-token", args->new_admin_token,
+                "issue a new one-time enrolment token for --admin-user (host operator recovery)");
+  cmd->callback([args, exit_code] {
+    *exit_code = args->init              ? Init(*args)
+                 : args->new_admin_token ? NewAdminToken(*args)
+                                         : Run(*args);
+  });
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ int AdminCall(const std::string& dir, const std::string& method, const std::stri
   }
   json cfg = json::parse(*text, nullptr, false);
   vault::ClientOptions o;
-  Status s = vault::ParseServerUrl(cfg.is_object() ? cfg.value("server", "") : "", &o.host, &o.port);
+  Status s =
+      vault::ParseServerUrl(cfg.is_object() ? cfg.value("server", "") : "", &o.host, &o.port);
   if (!s.ok()) {
     PrintError(s.message());
     return 2;
@@ -52,8 +53,8 @@ int AdminCall(const std::string& dir, const std::string& method, const std::stri
   }
   json j = json::parse(r->body, nullptr, false);
   if (r->status / 100 != 2) {
-    PrintError("the vault refused (" + std::to_string(r->status) + "): " +
-               (j.is_object() ? j.value("error", r->body) : r->body));
+    PrintError("the vault refused (" + std::to_string(r->status) +
+               "): " + (j.is_object() ? j.value("error", r->body) : r->body));
     return (r->status == 403 || r->status == 404 || r->status == 409 || r->status == 429) ? 1 : 2;
   }
   std::cout << (j.is_discarded() ? r->body : j.dump(2)) << "\n";
@@ -83,7 +84,8 @@ void Setup(CLI::App& app, int* exit_code) {
       *exit_code = AdminCall(*profile, "POST", "/v1/admin/users",
                              {{"name", *a2}, {"role", *role}, {"allowed_cidrs", *cidrs}});
     } else if (*a1 == "token") {
-      *exit_code = AdminCall(*profile, "POST", "/v1/admin/users/" + vault::UrlEncode(*a2) + "/token");
+      *exit_code =
+          AdminCall(*profile, "POST", "/v1/admin/users/" + vault::UrlEncode(*a2) + "/token");
     } else {
       PrintError("admin users: use list, add or token");
       *exit_code = 2;
@@ -98,8 +100,9 @@ void Setup(CLI::App& app, int* exit_code) {
     if (*a1 == "add") {
       *exit_code = AdminCall(*profile, "POST", "/v1/admin/groups", {{"name", *a2}});
     } else if (*a1 == "member") {
-      *exit_code = AdminCall(*profile, "POST", "/v1/admin/groups/" + vault::UrlEncode(*a2) + "/members",
-                             {{"user", *a3}});
+      *exit_code =
+          AdminCall(*profile, "POST", "/v1/admin/groups/" + vault::UrlEncode(*a2) + "/members",
+                    {{"user", *a3}});
     } else {
       PrintError("admin groups: use add or member");
       *exit_code = 2;
@@ -113,11 +116,13 @@ void Setup(CLI::App& app, int* exit_code) {
     if (*a1 == "list")
       *exit_code = AdminCall(*profile, "GET", "/v1/admin/devices");
     else
-      *exit_code = AdminCall(*profile, "POST", "/v1/admin/devices/" + vault::UrlEncode(*a2) + "/" +
-                                                   vault::UrlEncode(*a1));
+      *exit_code =
+          AdminCall(*profile, "POST",
+                    "/v1/admin/devices/" + vault::UrlEncode(*a2) + "/" + vault::UrlEncode(*a1));
   });
 
-  auto* folders = admin->add_subcommand("folders", "Folders: add NAME | acl ID GROUP PERMS(r|rw|'')");
+  auto* folders =
+      admin->add_subcommand("folders", "Folders: add NAME | acl ID GROUP PERMS(r|rw|'')");
   folders->add_option("verb", *a1)->required();
   folders->add_option("name", *a2)->required();
   auto a4 = std::make_shared<std::string>();

@@ -73,8 +73,9 @@ Result<std::unique_ptr<vault::Client>> Connect(const Profile& p, bool with_cert)
   o.ca_path = p.Path("ca.crt");
   if (with_cert) {
     if (!fs::exists(p.Path("device.crt")) || fs::file_size(p.Path("device.crt")) == 0)
-      return FailedPrecondition("this device has no certificate yet; an admin must approve it, "
-                                "then run `mamori enroll --status`");
+      return FailedPrecondition(
+          "this device has no certificate yet; an admin must approve it, "
+          "then run `mamori enroll --status`");
     o.cert_path = p.Path("device.crt");
     o.key_path = p.Path("device.key");
   }
@@ -91,7 +92,7 @@ std::string ReadSecret(const std::string& file, const char* env, const std::stri
   }
   if (const char* e = getenv(env); e && *e) return e;
   std::cerr << prompt << std::flush;
-  termios old {};
+  termios old{};
   bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
   if (tty) {
     termios t = old;
@@ -209,9 +210,9 @@ int Enroll(const std::string& profile_dir, const EnrollArgs& a) {
     PrintError(s.ToString());
     return 2;
   }
-  std::string password = ReadSecret(a.password_file, "MAMORI_PASSWORD",
-                                    a.token.empty() ? "Password: "
-                                                    : "Choose a password (12+ characters): ");
+  std::string password =
+      ReadSecret(a.password_file, "MAMORI_PASSWORD",
+                 a.token.empty() ? "Password: " : "Choose a password (12+ characters): ");
   json body = {{"user", a.user},
                {"device_name", device_name},
                {"csr", csr->csr_pem},
@@ -410,7 +411,8 @@ int Get(const std::string& profile_dir, const std::string& folder, const std::st
 void Setup(CLI::App& app, int* exit_code) {
   auto profile = std::make_shared<std::string>(DefaultProfile());
   auto add_profile = [profile](CLI::App* c) {
-    c->add_option("--profile", *profile, "client profile directory (default $MAMORI_PROFILE or ~/.mamori)");
+    c->add_option("--profile", *profile,
+                  "client profile directory (default $MAMORI_PROFILE or ~/.mamori)");
   };
 
   auto ea = std::make_shared<EnrollArgs>();
@@ -463,9 +465,9 @@ void Setup(CLI::App& app, int* exit_code) {
   ls->add_option("folder", *folder, "folder id");
   ls->add_flag("--trash", *trash, "list the trash");
   ls->callback([=] {
-    *exit_code = folder->empty()
-                     ? CallAndPrint(*profile, "GET", "/v1/folders")
-                     : CallAndPrint(*profile, "GET", FilesUrl(*folder) + (*trash ? "?trash=1" : ""));
+    *exit_code = folder->empty() ? CallAndPrint(*profile, "GET", "/v1/folders")
+                                 : CallAndPrint(*profile, "GET",
+                                                FilesUrl(*folder) + (*trash ? "?trash=1" : ""));
   });
 
   auto* put = app.add_subcommand("put", "Upload a file into a vault folder (streamed, encrypted)");
@@ -488,7 +490,8 @@ void Setup(CLI::App& app, int* exit_code) {
   rm->add_option("folder", *folder, "folder id")->required();
   rm->add_option("name", *name, "file name")->required();
   rm->callback([=] {
-    *exit_code = CallAndPrint(*profile, "DELETE", FilesUrl(*folder) + "/" + vault::UrlEncode(*name));
+    *exit_code =
+        CallAndPrint(*profile, "DELETE", FilesUrl(*folder) + "/" + vault::UrlEncode(*name));
   });
 
   auto* versions = app.add_subcommand("versions", "List the versions of a vault file");
@@ -504,7 +507,8 @@ void Setup(CLI::App& app, int* exit_code) {
   auto* device = app.add_subcommand("device", "Lock one of your devices (lost or stolen)");
   add_profile(device);
   device->add_option("id", *dev_id, "device id")->required();
-  device->callback([=] { *exit_code = CallAndPrint(*profile, "POST", "/v1/devices/" + *dev_id + "/lock"); });
+  device->callback(
+      [=] { *exit_code = CallAndPrint(*profile, "POST", "/v1/devices/" + *dev_id + "/lock"); });
 }
 
 }  // namespace

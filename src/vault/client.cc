@@ -117,7 +117,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& o) {
   SSL* ssl = impl->stream->native_handle();
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
   beast::error_code aec;
-  auto ip = asio::ip::make_address(o.host, aec);
+  (void)asio::ip::make_address(o.host, aec);
   if (!aec) {
     X509_VERIFY_PARAM_set1_ip_asc(param, o.host.c_str());
   } else {

@@ -373,6 +373,20 @@ Result<InitResult> Vault::Initialize(const VaultOptions& o, const std::string& a
   return r;
 }
 
+Result<std::string> Vault::IssueAdminToken(const VaultOptions& o, const std::string& admin_name) {
+  RETURN_IF_ERROR(crypto::Init());
+  // The keyring must open: only the key holder may issue tokens.
+  RETURN_IF_ERROR(crypto::Keyring::Load(o.keyring_path).status());
+  ASSIGN_OR_RETURN(auto db, OpenSqliteMetaStore(o.data_dir + "/meta.db"));
+  auto u = db->GetUserByName(admin_name);
+  if (!u.ok() || u->role != Role::kAdmin)
+    return NotFound("no admin account named '" + admin_name + "'");
+  std::string token = crypto::RandomToken(24);
+  RETURN_IF_ERROR(db->CreateEnrolToken(
+      {TokenHash(token), u->id, o.clock->NowMicros() + o.enrol_token_ttl_micros, false}));
+  return token;
+}
+
 Result<std::unique_ptr<Vault>> Vault::Open(VaultOptions o, std::unique_ptr<AuditSink> audit) {
   RETURN_IF_ERROR(crypto::Init());
   if (!audit) return InvalidArgument("the vault needs an audit log");

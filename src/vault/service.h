@@ -125,6 +125,11 @@ class Vault {
   // and the first admin account with a one-time enrolment token.
   static Result<InitResult> Initialize(const VaultOptions& options, const std::string& admin_name,
                                        const std::string& server_san);
+  // Offline recovery for the host operator: a new one-time enrolment token
+  // for an existing admin account (e.g. the first token expired). The caller
+  // records it in the audit log.
+  static Result<std::string> IssueAdminToken(const VaultOptions& options,
+                                             const std::string& admin_name);
   static Result<std::unique_ptr<Vault>> Open(VaultOptions options,
                                              std::unique_ptr<AuditSink> audit);
   ~Vault();

@@ -83,7 +83,7 @@ class VaultFixture : public ::testing::Test {
     StartServer();
   }
 
-  void StartServer() {
+  virtual void StartServer() {
     audit::LogOptions lo;
     lo.path = AuditPath();
     lo.signing_key_path = (dir_ / "keys" / audit::kSigningKeyFile).string();
@@ -104,9 +104,10 @@ class VaultFixture : public ::testing::Test {
     auto s = Server::Start(so, vault_.get());
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
+    port_ = server_->port();
   }
 
-  void StopServer() {
+  virtual void StopServer() {
     server_.reset();
     vault_.reset();
     if (log_) (void)log_->Close();
@@ -118,11 +119,11 @@ class VaultFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::string AuditPath() const { return (dir_ / "audit.log").string(); }
+  virtual std::string AuditPath() const { return (dir_ / "audit.log").string(); }
 
   std::unique_ptr<Client> Connect(const DeviceCreds* dev) {
     ClientOptions co;
-    co.port = server_->port();
+    co.port = port_;
     co.ca_path = ca_path_;
     if (dev) {
       co.cert_path = dev->cert_path;
@@ -184,7 +185,7 @@ class VaultFixture : public ::testing::Test {
     std::ofstream(d->cert_path) << J(r).value("certificate", std::string());
   }
 
-  std::string Totp(const DeviceCreds& d) {
+  virtual std::string Totp(const DeviceCreds& d) {
     // A fresh 30 s step per call, so codes are never replays.
     clock_.Advance(30'000'000);
     return TotpCode(d.totp_secret, clock_.NowMicros() / 1000000);
@@ -286,6 +287,7 @@ class VaultFixture : public ::testing::Test {
   std::unique_ptr<audit::Log> log_;
   std::unique_ptr<Vault> vault_;
   std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
   DeviceCreds admin_, alice_;
   std::string admin_session_, alice_session_;
   int64_t folder_ = 0;
