@@ -274,6 +274,8 @@ Result<Facts> ParseFacts(std::string_view json_text) {
     } catch (const nlohmann::json::parse_error& e) {
       return InvalidArgument(
           fmt::format("facts: not valid JSON at byte {}; fix the syntax", e.byte));
+    } catch (const nlohmann::json::exception& e) {
+      return InvalidArgument(fmt::format("facts: not valid JSON ({}); fix the value", e.what()));
     }
     return InvalidArgument("facts: not valid JSON");
   }

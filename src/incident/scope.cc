@@ -68,12 +68,16 @@ class Collector {
     if (L.is_object()) {
       if (L.contains("types") && L["types"].is_object()) {
         for (const auto& [type, count] : L["types"].items()) {
-          int64_t n = count.is_number_integer() ? count.get<int64_t>() : 1;
+          int64_t n = count.is_number_integer()
+                          ? std::clamp<int64_t>(count.get<int64_t>(), 0, kMaxPersons)
+                          : 1;
           o.types[type] = std::max(o.types[type], n);
         }
       }
       if (L.contains("individuals") && L["individuals"].is_number_integer()) {
-        o.individuals = std::max<int64_t>(o.individuals, L["individuals"].get<int64_t>());
+        // Clamp hostile values; the total is checked against the facts budget.
+        int64_t n = std::clamp<int64_t>(L["individuals"].get<int64_t>(), 0, kMaxPersons);
+        o.individuals = std::max<int64_t>(o.individuals, n);
       }
       if (L.contains("person_hashes") && L["person_hashes"].is_array()) {
         for (const auto& h : L["person_hashes"]) {
@@ -112,7 +116,7 @@ class Collector {
     return Status::Ok();
   }
 
-  ScopeResult Finish() {
+  Result<ScopeResult> Finish() {
     std::set<std::string> items, unmapped;
     std::set<std::string> hashes;
     int64_t sum_without_hashes = 0;
@@ -144,6 +148,12 @@ class Collector {
     result_.data_items.assign(items.begin(), items.end());
     result_.unmapped_types.assign(unmapped.begin(), unmapped.end());
     result_.persons = static_cast<int64_t>(hashes.size()) + sum_without_hashes;
+    if (result_.persons > kMaxPersons) {
+      return ResourceExhausted(
+          fmt::format("the scope counts {} people, over the limit of {}; check "
+                      "the labels or narrow the query",
+                      result_.persons, kMaxPersons));
+    }
     if (result_.objects.empty()) {
       result_.person_method = "none";
     } else if (with_hashes == result_.objects.size()) {
