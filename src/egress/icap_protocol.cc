@@ -200,9 +200,10 @@ Result<IcapRequest> ParseIcapHead(std::string_view head, const ProtocolLimits& l
     if (!ParseUint(*v, &n)) return InvalidArgument("Preview header is not a number");
     req.preview = n;
   }
-  if (auto v = FindHeader(req.headers, "Allow")) {
-    req.allow_204 = ContainsToken(*v, "204");
-    req.allow_206 = ContainsToken(*v, "206");
+  for (const auto& [name, value] : req.headers) {
+    if (!HeaderNameEquals(name, "Allow")) continue;
+    req.allow_204 = req.allow_204 || ContainsToken(value, "204");
+    req.allow_206 = req.allow_206 || ContainsToken(value, "206");
   }
   if (auto v = FindHeader(req.headers, "Connection")) {
     if (ContainsToken(*v, "close")) req.keep_alive = false;

@@ -76,7 +76,10 @@ class Conn {
     size_t n = co_await sock_.async_read_some(net::buffer(buf_.data() + end_, buf_.size() - end_),
                                               net::redirect_error(use_awaitable, ec));
     timer_.cancel();
-    if (ec || n == 0) co_return false;
+    if (ec || n == 0) {
+      if (getenv("MAMORI_ICAP_DEBUG")) LogLine("read ended: " + ec.message());
+      co_return false;
+    }
     end_ += n;
     co_return true;
   }
@@ -84,7 +87,8 @@ class Conn {
   // Ensures at least n bytes are buffered.
   awaitable<bool> Need(size_t n) {
     while (end_ - begin_ < n) {
-      if (!co_await Fill()) co_return false;
+      bool filled = co_await Fill();
+      if (!filled) co_return false;
     }
     co_return true;
   }
@@ -270,8 +274,9 @@ class IcapServer::Impl {
     size_t active = ++active_;
     if (active > policy->settings.max_connections) {
       ++refused_;
-      co_await c.Write(IcapStatusLine(503) + "ISTag: \"" + IsTag(*policy) +
-                       "\"\r\nConnection: close\r\nEncapsulated: null-body=0\r\n\r\n");
+      std::string busy = IcapStatusLine(503) + "ISTag: \"" + IsTag(*policy) +
+                         "\"\r\nConnection: close\r\nEncapsulated: null-body=0\r\n\r\n";
+      co_await c.Write(busy);
       c.Close();
       --active_;
       co_return;
@@ -286,16 +291,17 @@ class IcapServer::Impl {
 
   static std::string IsTag(const Policy& p) { return "mamori-" + p.version; }
 
-  awaitable<bool> SendError(Conn& c, int code, const Policy& p) {
+  awaitable<bool> SendError(Conn& c, int code, std::shared_ptr<const Policy> p) {
     ++errors_;
-    co_await c.Write(IcapStatusLine(code) + "ISTag: \"" + IsTag(p) +
-                     "\"\r\nConnection: close\r\nEncapsulated: null-body=0\r\n\r\n");
+    std::string out = IcapStatusLine(code) + "ISTag: \"" + IsTag(*p) +
+                      "\"\r\nConnection: close\r\nEncapsulated: null-body=0\r\n\r\n";
+    co_await c.Write(out);
     co_return false;
   }
 
   // Reads chunked body data until the zero chunk, calling on_data for each
   // piece. After on_data fails, the rest is read and dropped (to stay in sync).
-  awaitable<BodyResult> ReadBody(Conn& c, const std::function<Status(std::string_view)>& on_data) {
+  awaitable<BodyResult> ReadBody(Conn& c, std::function<Status(std::string_view)> on_data) {
     BodyResult r;
     ChunkedDecoder dec(opt_.limits);
     while (true) {
@@ -306,6 +312,7 @@ class IcapServer::Impl {
         if (!ev.ok()) {
           r.io_ok = false;
           r.protocol = ev.status();
+          LogLine("bad ICAP body, closing the connection: " + ev.status().ToString());
           c.Consume(before - in.size());
           co_return r;
         }
@@ -321,7 +328,8 @@ class IcapServer::Impl {
         break;  // need more
       }
       c.Consume(before - in.size());
-      if (!co_await c.Fill()) {
+      bool filled = co_await c.Fill();
+      if (!filled) {
         r.io_ok = false;
         co_return r;
       }
@@ -342,13 +350,16 @@ class IcapServer::Impl {
     if (!req.keep_alive) out += "Connection: close\r\n";
     out += "\r\n";
     ++options_;
-    co_return co_await c.Write(out) && req.keep_alive;
+    {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
   }
 
   // Writes "ICAP/1.0 200" with an encapsulated HTTP head and a body streamed
   // from the spool (or no body).
   awaitable<bool> SendModified(Conn& c, const IcapRequest& req, const Policy& p,
-                               const std::string& http_head, bool is_response, const Spool* body,
+                               std::string http_head, bool is_response, const Spool* body,
                                bool has_body) {
     std::string hdr = is_response ? "res" : "req";
     std::string out = IcapStatusLine(200) + "ISTag: \"" + IsTag(p) + "\"\r\nEncapsulated: " + hdr +
@@ -357,7 +368,10 @@ class IcapServer::Impl {
     if (!req.keep_alive) out += "Connection: close\r\n";
     out += "\r\n";
     out += http_head;
-    if (!has_body) co_return co_await c.Write(out) && req.keep_alive;
+    if (!has_body) {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
     std::vector<char> piece(1 << 20);
     uint64_t off = 0;
     while (true) {
@@ -369,11 +383,17 @@ class IcapServer::Impl {
       if (*n == 0) break;
       AppendChunk(&out, std::string_view(piece.data(), *n));
       off += *n;
-      if (!co_await c.Write(out)) co_return false;
+      {
+        bool awaited_ok = co_await c.Write(out);
+        if (!awaited_ok) co_return false;
+      }
       out.clear();
     }
     out += "0\r\n\r\n";
-    co_return co_await c.Write(out) && req.keep_alive;
+    {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
   }
 
   awaitable<bool> SendBlock(Conn& c, const IcapRequest& req, const Policy& p,
@@ -385,24 +405,32 @@ class IcapServer::Impl {
     out += "\r\n" + page.head;
     AppendChunk(&out, page.body);
     out += "0\r\n\r\n";
-    co_return co_await c.Write(out) && req.keep_alive;
+    {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
   }
 
   awaitable<bool> Send204(Conn& c, const IcapRequest& req, const Policy& p) {
     std::string out = IcapStatusLine(204) + "ISTag: \"" + IsTag(p) + "\"\r\n";
     if (!req.keep_alive) out += "Connection: close\r\n";
     out += "Encapsulated: null-body=0\r\n\r\n";
-    co_return co_await c.Write(out) && req.keep_alive;
+    {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
   }
 
-  awaitable<bool> Send206(Conn& c, const IcapRequest& req, const Policy& p,
-                          const std::string& http_head) {
+  awaitable<bool> Send206(Conn& c, const IcapRequest& req, const Policy& p, std::string http_head) {
     std::string out =
         IcapStatusLine(206) + "ISTag: \"" + IsTag(p) +
         "\"\r\nEncapsulated: req-hdr=0, req-body=" + std::to_string(http_head.size()) + "\r\n";
     if (!req.keep_alive) out += "Connection: close\r\n";
     out += "\r\n" + http_head + "0; use-original-body=0\r\n\r\n";
-    co_return co_await c.Write(out) && req.keep_alive;
+    {
+      bool written = co_await c.Write(out);
+      co_return written&& req.keep_alive;
+    }
   }
 
   // Returns false to close the connection.
@@ -414,9 +442,12 @@ class IcapServer::Impl {
       head_end = d.find("\r\n\r\n");
       if (head_end != std::string_view::npos) break;
       if (d.size() > opt_.limits.max_icap_head_bytes) {
-        co_return co_await SendError(c, 400, *opt_.policies->Current());
+        co_return co_await SendError(c, 400, opt_.policies->Current());
       }
-      if (!co_await c.Fill()) co_return false;  // EOF between requests: normal
+      {
+        bool awaited_ok = co_await c.Fill();
+        if (!awaited_ok) co_return false;  // EOF between requests: normal
+      }
     }
     auto policy = opt_.policies->Current();
     const Policy& p = *policy;
@@ -425,12 +456,12 @@ class IcapServer::Impl {
     if (!parsed.ok()) {
       LogLine("bad ICAP request: " + parsed.status().ToString());
       int code = parsed.status().code() == StatusCode::kUnimplemented ? 501 : 400;
-      co_return co_await SendError(c, code, p);
+      co_return co_await SendError(c, code, policy);
     }
     IcapRequest req = std::move(parsed).value();
     bool want_resp = req.service == "respmod";
     if (req.service != "reqmod" && req.service != "respmod") {
-      co_return co_await SendError(c, 404, p);
+      co_return co_await SendError(c, 404, policy);
     }
     if (req.method == IcapMethod::kOptions) {
       if (req.has_body) {
@@ -439,12 +470,16 @@ class IcapServer::Impl {
       }
       co_return co_await SendOptions(c, req, p);
     }
-    if ((req.method == IcapMethod::kRespmod) != want_resp) co_return co_await SendError(c, 405, p);
+    if ((req.method == IcapMethod::kRespmod) != want_resp)
+      co_return co_await SendError(c, 405, policy);
     ++transactions_;
 
     // 2. The encapsulated HTTP heads.
     size_t heads_len = static_cast<size_t>(req.req_hdr_len + req.res_hdr_len);
-    if (!co_await c.Need(heads_len)) co_return false;
+    {
+      bool awaited_ok = co_await c.Need(heads_len);
+      if (!awaited_ok) co_return false;
+    }
     std::string_view heads = c.data().substr(0, heads_len);
     HttpHead http_req, http_res;
     bool have_req = false;
@@ -453,7 +488,7 @@ class IcapServer::Impl {
       if (!h.ok()) {
         LogLine("bad encapsulated HTTP request: " + h.status().ToString());
         c.Consume(heads_len);
-        co_return co_await SendError(c, 400, p);
+        co_return co_await SendError(c, 400, policy);
       }
       http_req = std::move(h).value();
       have_req = true;
@@ -463,7 +498,7 @@ class IcapServer::Impl {
       if (!h.ok()) {
         LogLine("bad encapsulated HTTP response: " + h.status().ToString());
         c.Consume(heads_len);
-        co_return co_await SendError(c, 400, p);
+        co_return co_await SendError(c, 400, policy);
       }
       http_res = std::move(h).value();
     }
@@ -574,8 +609,12 @@ class IcapServer::Impl {
       auto r = co_await ReadBody(c, on_data);
       if (!r.io_ok) co_return false;
       if (req.preview && !r.ieof) {
-        if (!co_await c.Write("ICAP/1.0 100 Continue\r\n\r\n")) co_return false;
-        r = co_await ReadBody(c, on_data);
+        {
+          bool awaited_ok = co_await c.Write("ICAP/1.0 100 Continue\r\n\r\n");
+          if (!awaited_ok) co_return false;
+        }
+        BodyResult rest = co_await ReadBody(c, on_data);
+        r = rest;
         if (!r.io_ok) co_return false;
       }
       if (!r.data.ok()) {
@@ -620,8 +659,14 @@ class IcapServer::Impl {
     };
     auto r = co_await ReadBody(c, on_data);
     if (r.io_ok && req.preview && !r.ieof) {
-      if (!co_await c.Write("ICAP/1.0 100 Continue\r\n\r\n")) r.io_ok = false;
-      if (r.io_ok) r = co_await ReadBody(c, on_data);
+      {
+        bool awaited_ok = co_await c.Write("ICAP/1.0 100 Continue\r\n\r\n");
+        if (!awaited_ok) r.io_ok = false;
+      }
+      if (r.io_ok) {
+        BodyResult rest = co_await ReadBody(c, on_data);
+        r = rest;
+      }
     }
     if (!r.io_ok) {
       ++aborted_;
