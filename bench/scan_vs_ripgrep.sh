@@ -79,16 +79,18 @@ run_measured() {  # name threads cmd... ; prints "seconds rss_kb"
     tail -5 "$work/$name.err" >&2
     die "mamori scan exited $rc"
   fi
-  local rss
+  local rss cpu
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/$name.time")
-  echo "$(echo "$end - $start" | bc -l) $rss"
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$work/$name.time")
+  echo "$(echo "$end - $start" | bc -l) $rss $cpu"
 }
 
-declare -A secs rss
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A secs rss cpu
 for n in 1 "$threads"; do
-  read -r secs[rg$n] rss[rg$n] < <(run_measured "rg$n" "$n" \
+  read -r secs[rg$n] rss[rg$n] cpu[rg$n] < <(run_measured "rg$n" "$n" \
     rg -c --no-ignore --hidden --no-messages -j "$n" -f "$work/patterns" "$data")
-  read -r secs[mamori$n] rss[mamori$n] < <(run_measured "mamori$n" "$n" \
+  read -r secs[mamori$n] rss[mamori$n] cpu[mamori$n] < <(run_measured "mamori$n" "$n" \
     "$mamori" scan "$data" --format jsonl --threads "$n")
   rg_lines=$(awk -F: '{s+=$NF} END {print s+0}' "$work/rg$n.out")
   mamori_findings=$(($(wc -l < "$work/mamori$n.out") - 1))
@@ -99,15 +101,18 @@ mbps() { echo "scale=1; $bytes / 1000000 / $1" | bc -l; }
 echo
 echo "corpus: $nfiles files, $(echo "scale=1; $bytes/1048576" | bc -l) MiB ($data)"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-printf '%-8s %8s %10s %10s %12s\n' tool threads seconds MB/s "peak RSS MB"
+echo "load average before: $load_before"
+printf '%-8s %8s %10s %10s %12s %12s\n' tool threads seconds MB/s "CPU seconds" "peak RSS MB"
 for n in 1 "$threads"; do
   for tool in rg mamori; do
     s=${secs[$tool$n]}
-    printf '%-8s %8s %10.2f %10s %12s\n' "$tool" "$n" "$s" "$(mbps "$s")" "$((${rss[$tool$n]} / 1024))"
+    printf '%-8s %8s %10.2f %10s %12.2f %12s\n' "$tool" "$n" "$s" "$(mbps "$s")" "${cpu[$tool$n]}" \
+      "$((${rss[$tool$n]} / 1024))"
   done
 done
 for n in 1 "$threads"; do
   ratio=$(printf "%.3f" "$(echo "${secs[rg$n]} / ${secs[mamori$n]}" | bc -l)")
-  echo "ratio mamori/rg at $n thread(s): $ratio   (${counts[$n]})"
+  cpu_ratio=$(printf "%.3f" "$(echo "${cpu[rg$n]} / ${cpu[mamori$n]}" | bc -l)")
+  echo "ratio mamori/rg at $n thread(s): $ratio by wall time, $cpu_ratio by CPU time   (${counts[$n]})"
 done
-echo "(ratio = mamori MB/s / rg MB/s; goal >= 1.0)"
+echo "(ratio = mamori MB/s / rg MB/s; goal >= 1.0. On a shared machine the CPU-time ratio is the steadier one.)"
