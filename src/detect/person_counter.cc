@@ -1,4 +1,5 @@
 // Distinct individuals: records joined by the strong keys they share.
+#include <algorithm>
 #include <map>
 #include <numeric>
 #include <unordered_map>
@@ -31,44 +32,68 @@ PersonCounter::PersonCounter(std::shared_ptr<const RuleSet> rules) : impl_(std::
 }
 PersonCounter::~PersonCounter() = default;
 
+namespace {
+
+// Types of which one person has exactly one value: a second, different value
+// in running text means the text has moved on to another person.
+bool IsSingular(std::string_view type) {
+  return type == "jp.person_name" || type == "email" || type == "jp.my_number" ||
+         type == "jp.drivers_license" || type == "jp.passport" || type == "jp.residence_card" ||
+         type == "jp.basic_pension_number" || type == "jp.employment_insurance_number" ||
+         type == "jp.birth_date";
+}
+
+}  // namespace
+
 void PersonCounter::Add(std::string_view unit, const std::vector<Finding>& findings) {
-  // Group per record; each record that holds a person attribute is a person,
-  // until a shared strong key shows two records are the same person.
-  struct Rec {
-    std::vector<const Finding*> items;
-    bool person = false;
-    bool identity = false;  // holds something that names a person by itself
-  };
-  std::map<uint64_t, Rec> records;
+  // Group the findings into people. In delimited text (CSV, TSV, sheets) a
+  // person is a row. In running text (letters, mails, logs, JSON) findings are
+  // read in order and belong to the current person until a singular attribute
+  // (a name, an e-mail, a My Number, ...) takes a second value.
+  std::vector<std::vector<const Finding*>> groups;
   bool delimited = false;
-  for (const auto& f : findings) {
-    const RuleInfo* info = impl_->rules->Find(f.type);
-    if (!info) continue;
-    Rec& r = records[f.record];
-    r.items.push_back(&f);
-    r.person |= info->person_attribute;
-    if (f.field >= 0) delimited = true;
-    if (f.type != "jp.phone" && f.type != "jp.address" && f.type != "jp.postal_code" &&
-        f.type != "jp.birth_date" && info->person_attribute)
-      r.identity = true;
-  }
-  int64_t previous = -1;
-  for (auto& [id, rec] : records) {
-    if (!rec.person) continue;
-    uint64_t node;
-    // In prose, a paragraph with only contact details (a signature block, an
-    // address line) belongs to the person named just before it.
-    if (!delimited && !rec.identity && previous >= 0) {
-      node = static_cast<uint64_t>(previous);
-    } else {
-      node = impl_->parent.size();
-      impl_->parent.push_back(node);
-      previous = static_cast<int64_t>(node);
+  for (const auto& f : findings) delimited |= f.field >= 0;
+  if (delimited) {
+    std::map<uint64_t, size_t> by_record;
+    for (const auto& f : findings) {
+      auto [it, inserted] = by_record.emplace(f.record, groups.size());
+      if (inserted) groups.emplace_back();
+      groups[it->second].push_back(&f);
     }
+  } else {
+    std::vector<const Finding*> ordered;
+    for (const auto& f : findings) ordered.push_back(&f);
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const Finding* a, const Finding* b) { return a->offset < b->offset; });
+    std::map<std::string, std::string> current;  // singular type -> value hash
+    groups.emplace_back();
+    for (const Finding* f : ordered) {
+      if (IsSingular(f->type)) {
+        auto it = current.find(f->type);
+        if (it != current.end() && it->second != f->hash) {
+          groups.emplace_back();
+          current.clear();
+        }
+        current[f->type] = f->hash;
+      }
+      groups.back().push_back(f);
+    }
+  }
+
+  for (const auto& items : groups) {
+    bool person = false;
+    for (const Finding* f : items) {
+      const RuleInfo* info = impl_->rules->Find(f->type);
+      person |= info && info->person_attribute;
+    }
+    if (!person) continue;
+    uint64_t node = impl_->parent.size();
+    impl_->parent.push_back(node);
     std::string name, birth;
     bool has_strong = false;
-    for (const Finding* f : rec.items) {
+    for (const Finding* f : items) {
       const RuleInfo* info = impl_->rules->Find(f->type);
+      if (!info) continue;
       if (f->type == "jp.person_name") name = f->hash;
       if (f->type == "jp.birth_date") birth = f->hash;
       if (info->person_key) {

@@ -130,6 +130,7 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
     r.column_type = c["column_type"] && c["column_type"].as<bool>();
     if (c["window_before"]) r.window_before = c["window_before"].as<uint32_t>();
     if (c["window_after"]) r.window_after = c["window_after"].as<uint32_t>();
+    r.negative_window = c["negative_window"] ? c["negative_window"].as<uint32_t>() : r.window_before;
   }
   *patterns = StringList(doc["patterns"], "patterns", where, &err);
   r.examples = StringList(doc["examples"], "examples", where, &err);

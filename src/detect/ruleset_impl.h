@@ -35,6 +35,7 @@ struct CompiledRule {
   bool column_type = false;          // a cell under a matching header is a value of this type
   uint32_t window_before = 80;       // bytes searched for context before a value
   uint32_t window_after = 60;        // bytes after
+  uint32_t negative_window = 80;     // bytes searched for negative keywords, before or after
   std::vector<std::string> keywords;        // folded for matching
   std::vector<std::string> negative;        // folded
   std::vector<std::string> column_headers;  // folded

@@ -459,6 +459,7 @@ class ScannerImpl final : public Scanner {
         d = 0;
       }
       std::string w(Bytes(k.start, k.end));
+      if (k.negative && d > static_cast<int64_t>(rule.negative_window)) continue;
       if (k.negative) {
         if (d < best_neg) best_neg = d, neg_word = w;
       } else if (d < best_pos) {

@@ -212,8 +212,9 @@ bool LooksLikeNameCell(std::string_view s) {
   return has_letter && chars >= 2 && chars <= 30;
 }
 
-const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "ご氏名",
-                                   "お名前", "氏名", "名前", "受取人", "担当"};
+const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "口座名義",
+                                   "名義人", "ご氏名", "お名前", "氏名", "名前", "受取人", "担当",
+                                   "名義"};
 const char* const kHonorifics[] = {"先生", "様", "さん", "殿", "氏", "君"};
 
 }  // namespace
@@ -504,7 +505,14 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       // "山田太郎様" — MeCab must tag the words before the honorific as a name.
       // "丸山 麻衣 <mai@…>" — likewise for a display name before an address.
       size_t body_end = span.size();
-      if (span.size() >= 2 && span[span.size() - 2] == '<') body_end = span.size() - 2;
+      bool display = false;  // a display name or signature: the whole text is the name
+      if (span.size() >= 2 && (span[span.size() - 2] == '<' || span[span.size() - 2] == '(')) {
+        body_end = span.size() - 2;
+        display = true;
+      } else if (span.size() >= 4 && span.substr(span.size() - 4, 3) == "\xEF\xBC\x88") {  // （
+        body_end = span.size() - 4;
+        display = true;
+      }
       for (const char* h : kHonorifics) {
         size_t hl = std::strlen(h);
         if (body_end == span.size() && span.size() > hl && span.substr(span.size() - hl) == h) {
@@ -517,6 +525,25 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       if (body.size() >= 3 && body.substr(body.size() - 3) == "\xE3\x80\x80") body.remove_suffix(3);
       size_t ns = 0, ne = 0;
       if (!vctx->FindPersonName(body, &ns, &ne)) break;
+      if (display) {
+        // "丸山 麻衣 <…>": a family name first is enough; MeCab often reads a
+        // given name as a common noun (麻衣).
+        size_t first = 0;
+        while (first < body.size() && !(IsKanjiCp(FoldWidth(DecodeAt(body, first, &ns))) ||
+                                         IsKanaCp(FoldWidth(DecodeAt(body, first, &ns))))) {
+          first += ns;
+        }
+        size_t s2 = 0, e2 = 0;
+        if (!vctx->FindPersonName(body.substr(first), &s2, &e2) || s2 != 0) break;
+        body = body.substr(first);
+        if (!LooksLikeNameCell(body)) break;
+        v.start = s + first;
+        v.end = s + first + body.size();
+        v.normalized = FoldNoSpace(body);
+        v.structured = true;
+        v.ok = true;
+        break;
+      }
       if (ne != body.size()) break;  // the name must touch the honorific
       std::string_view name = body.substr(ns, ne - ns);
       if (CountChars(FoldNoSpace(name)) < 2) break;
