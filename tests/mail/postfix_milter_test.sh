@@ -49,7 +49,7 @@ EOP
 
 start_milter() {
   "$MAMORI" milter --listen "inet:127.0.0.1:$MILTER_PORT" --policy "$W/policy" \
-    --state "$W/state" -c "$W/mta/etc" --threads 2 >>"$W/milter.log" 2>&1 &
+    --state "$W/state" -c "$W/mta/etc" --threads 2 --tick-seconds "${TICK:-15}" >>"$W/milter.log" 2>&1 &
   MILTER_PID=$!
   wait_until 20 port_open "$MILTER_PORT" || { echo "milter did not start:"; cat "$W/milter.log"; exit 1; }
 }
@@ -241,7 +241,36 @@ if wait_until 60 sink_has T7-outage; then
     || fail "delivered $(sink_count T7-outage) times"
 else fail "mail not delivered after the milter came back"; fi
 
-# 9. Every verdict is in the audit log, without raw addresses.
+# 9. 一時保留 and 上長承認: restart the milter with a delay policy and two-person release.
+stop_milter
+cat >>"$W/policy/policy.yaml" <<EOP
+delay_external: {enabled: true, seconds: 2}
+release: {approvals: 2}
+EOP
+TICK=1 start_milter
+send --from alice@corp.example.jp --to y@client.example --header "Subject: T11-delay" --body "お見積り"
+if wait_until 30 test -n "$(held_id)"; then
+  mamori_mail list | grep -q delay_external && pass "external mail held for the 一時保留 delay" \
+    || fail "delay reason missing"
+  if wait_until 30 sink_has T11-delay; then pass "delayed mail released automatically"
+  else fail "delayed mail not released"; tail -5 "$W/milter.log"; fi
+else fail "external mail not delayed"; fi
+wait_until 10 queue_empty
+send --from alice@corp.example.jp --to x@client.example --data "@$W/mail/T4.eml"
+if wait_until 30 test -n "$(held_id)"; then
+  qid=$(held_id)
+  mamori_mail release "$qid" --by boss1 >>"$W/cli.log" 2>&1; rc1=$?
+  mamori_mail release "$qid" --by boss1 >>"$W/cli.log" 2>&1; rc2=$?
+  sleep 2
+  if [ $rc1 -eq 1 ] && [ $rc2 -eq 1 ] && ! sink_has T4-pd && [ "$(held_id)" = "$qid" ]; then
+    pass "two-person rule: one approver (twice) does not release"
+  else fail "two-person rule: rc=$rc1/$rc2"; cat "$W/cli.log"; fi
+  if mamori_mail release "$qid" --by boss2 >>"$W/cli.log" 2>&1 && wait_until 30 sink_has T4-pd; then
+    pass "second approver releases the mail"
+  else fail "second approver did not release"; cat "$W/cli.log"; fi
+else fail "personal-data mail not held (approval test)"; fi
+
+# 10. Every verdict is in the audit log, without raw addresses.
 if [ -s "$W/state/audit.log" ] && grep -q '"result":"hold"' "$W/state/audit.log" \
    && grep -q '"action":"mail.release"' "$W/state/audit.log" \
    && grep -q '"my_numbers":50' "$W/state/audit.log" \
