@@ -56,30 +56,51 @@ bool IsUtf8Name(std::string_view charset) {
 }
 
 // Appends UTF-16 code units as UTF-8; *pending carries a high surrogate over
-// buffer boundaries. Unpaired surrogates become U+FFFD.
+// buffer boundaries. Unpaired surrogates become U+FFFD. Writes through a raw
+// pointer into space reserved up front (at most 3 bytes per code unit).
 void AppendUtf16(std::string* out, const UChar* s, size_t n, UChar* pending) {
+  size_t old = out->size();
+  out->resize(old + n * 3 + 4);
+  char* p = out->data() + old;
+  auto put = [&p](uint32_t cp) {
+    if (cp < 0x80) {
+      *p++ = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *p++ = static_cast<char>(0xC0 | (cp >> 6));
+      *p++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      *p++ = static_cast<char>(0xE0 | (cp >> 12));
+      *p++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *p++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *p++ = static_cast<char>(0xF0 | (cp >> 18));
+      *p++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      *p++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *p++ = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  };
   for (size_t i = 0; i < n; ++i) {
     uint32_t c = s[i];
     if (*pending) {
       if (c >= 0xDC00 && c <= 0xDFFF) {
-        AppendUtf8(out,
-                   0x10000 + ((static_cast<uint32_t>(*pending) - 0xD800) << 10) + (c - 0xDC00));
+        put(0x10000 + ((static_cast<uint32_t>(*pending) - 0xD800) << 10) + (c - 0xDC00));
         *pending = 0;
         continue;
       }
-      AppendUtf8(out, 0xFFFD);
+      put(0xFFFD);
       *pending = 0;
     }
     if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
+      *p++ = static_cast<char>(c);
     } else if (c >= 0xD800 && c <= 0xDBFF) {
       *pending = static_cast<UChar>(c);
     } else if (c >= 0xDC00 && c <= 0xDFFF) {
-      AppendUtf8(out, 0xFFFD);
+      put(0xFFFD);
     } else {
-      AppendUtf8(out, c);
+      put(c);
     }
   }
+  out->resize(static_cast<size_t>(p - out->data()));
 }
 
 // Counts what a Japanese reader would expect in decoded text.
@@ -386,7 +407,7 @@ Decoded DecodeText(std::string_view data, std::string* storage, std::string_view
     return d;
   }
   // 6. uchardet, trusted for Japanese and Unicode answers.
-  std::string guess = Upper(Uchardet(data.substr(0, 256 * 1024)));
+  std::string guess = Upper(Uchardet(data.substr(0, kSniffBytes)));
   if (guess == "UTF-8") return Convert(data, storage, "UTF-8", "UTF-8");
   if (guess == "UTF-16" || guess == "UTF-16LE")
     return Convert(data, storage, "UTF-16LE", "UTF-16LE");
