@@ -362,12 +362,17 @@ std::vector<Document> BuildDocuments(const DocInput& in) {
 
 std::string RenderMarkdown(const Document& d) {
   std::string out;
-  bool in_table = false;
+  bool in_table = false, in_list = false;
   for (const auto& b : d.blocks) {
     if (b.kind != DocBlock::kField && in_table) {
       out += "\n";
       in_table = false;
     }
+    if (b.kind != DocBlock::kBullet && in_list) {
+      out += "\n";
+      in_list = false;
+    }
+    if (b.kind == DocBlock::kBullet) in_list = true;
     switch (b.kind) {
       case DocBlock::kTitle:
         out += "# " + b.text + "\n\n";

@@ -246,6 +246,12 @@ Result<ScopeResult> ScopeFromJsonl(const std::string& path, const ScopeQuery& qu
                                    const LabelMap& labels, const ScopeBudgets& budgets) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(fmt::format("{}: cannot open the audit export", path));
+  return ScopeFromJsonlStream(in, path, query, labels, budgets);
+}
+
+Result<ScopeResult> ScopeFromJsonlStream(std::istream& in, const std::string& path,
+                                         const ScopeQuery& query, const LabelMap& labels,
+                                         const ScopeBudgets& budgets) {
   Collector c(query, labels, budgets);
   std::string line;
   uint64_t lineno = 0;

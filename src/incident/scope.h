@@ -15,6 +15,7 @@
 // labels.encryption or extra.encryption {"algorithm": ..., "key_exposed": bool}.
 #pragma once
 
+#include <istream>
 #include <map>
 #include <optional>
 #include <set>
@@ -78,6 +79,10 @@ struct ScopeBudgets {
 
 Result<ScopeResult> ScopeFromJsonl(const std::string& path, const ScopeQuery& query,
                                    const LabelMap& labels, const ScopeBudgets& budgets = {});
+// The same, from any stream; `name` is used in error messages.
+Result<ScopeResult> ScopeFromJsonlStream(std::istream& in, const std::string& name,
+                                         const ScopeQuery& query, const LabelMap& labels,
+                                         const ScopeBudgets& budgets = {});
 Result<ScopeResult> ScopeFromAuditLog(const std::string& path, const ScopeQuery& query,
                                       const LabelMap& labels, const ScopeBudgets& budgets = {});
 
