@@ -3,6 +3,7 @@
 // attachment, zip) within the milter's budgets.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string_view>
 
@@ -16,7 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     b.max_message_bytes = 1 << 20;
     b.scan_seconds = 5;
     auto r = mamori::mail::MakeDetectInspector(b, mamori::HashKey());
-    return r.ok() ? r->release() : nullptr;
+    if (!r.ok()) {
+      std::fprintf(stderr, "milter_message fuzz: no inspector: %s\n",
+                   r.status().ToString().c_str());
+      return static_cast<mamori::mail::ContentInspector*>(nullptr);
+    }
+    return r->release();
   }();
   if (inspector == nullptr || size > (1 << 20)) return 0;
   auto s = inspector->Inspect(std::string_view(reinterpret_cast<const char*>(data), size));
