@@ -77,6 +77,16 @@ Status ValidateUserName(const std::string& name) {
   return Status::Ok();
 }
 
+// Replaces invalid UTF-8 (from URLs, JSON strings) so records and responses
+// always serialise; nlohmann::json throws on invalid UTF-8 otherwise.
+json Sanitize(const json& j) {
+  return json::parse(j.dump(-1, ' ', false, json::error_handler_t::replace), nullptr, false);
+}
+std::string SanitizeString(const std::string& s) {
+  json j = Sanitize(json(s));
+  return j.is_string() ? j.get<std::string>() : std::string();
+}
+
 std::string JsonStr(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_string()) return "";
@@ -117,7 +127,8 @@ struct Vault::Impl {
     if (c.audited) return c.audit_failed ? Unavailable("audit log unavailable") : Status::Ok();
     c.audited = true;
     c.rec.result = result;
-    c.rec.reason = reason;
+    c.rec.reason = SanitizeString(reason);
+    if (!c.rec.extra.is_null()) c.rec.extra = Sanitize(c.rec.extra);
     if (c.user) c.rec.user = c.user->name;
     if (c.device) c.rec.device = "d" + std::to_string(c.device->id);
     Status s = audit->Append(c.rec);
@@ -134,7 +145,7 @@ struct Vault::Impl {
   // ---- responses ----
   static Status SendJson(ResponseSink& out, int status, const json& body,
                          const std::string& event_id) {
-    std::string s = body.dump();
+    std::string s = body.dump(-1, ' ', false, json::error_handler_t::replace);
     RETURN_IF_ERROR(out.Start(
         status, {{"content-type", "application/json"}, {"x-mamori-event", event_id}}, s.size()));
     RETURN_IF_ERROR(out.Write(s));
