@@ -133,10 +133,35 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
     r.negative_window = c["negative_window"] ? c["negative_window"].as<uint32_t>() : r.window_before;
   }
   *patterns = StringList(doc["patterns"], "patterns", where, &err);
+  if (const auto& n = doc["numeric"]) {
+    if (!n.IsSequence()) return InvalidArgument(where + ": 'numeric' must be a list of shapes like [4, 4, 4]");
+    for (const auto& shape : n) {
+      if (!shape.IsSequence() || shape.size() == 0)
+        return InvalidArgument(where + ": each numeric shape is a list of group sizes, e.g. [4, 4, 4] or [\"1-4\", 4]");
+      std::vector<DigitGroup> groups;
+      for (const auto& g : shape) {
+        std::string t = g.as<std::string>();
+        DigitGroup dg;
+        size_t dash = t.find('-');
+        try {
+          dg.min = std::stoi(t.substr(0, dash));
+          dg.max = dash == std::string::npos ? dg.min : std::stoi(t.substr(dash + 1));
+        } catch (...) {
+          return InvalidArgument(where + ": numeric group '" + t + "' is not N or N-M");
+        }
+        if (dg.min < 1 || dg.max < dg.min || dg.max > 19)
+          return InvalidArgument(where + ": numeric group '" + t + "' must be within 1-19 digits");
+        groups.push_back(dg);
+      }
+      r.numeric.push_back(groups);
+    }
+  }
+  r.numeric_prefixes = StringList(doc["numeric_prefixes"], "numeric_prefixes", where, &err);
   r.examples = StringList(doc["examples"], "examples", where, &err);
   r.negative_examples = StringList(doc["negative_examples"], "negative_examples", where, &err);
   if (!err.ok()) return err;
-  if (patterns->empty()) return InvalidArgument(where + ": needs at least one pattern");
+  if (patterns->empty() && r.numeric.empty())
+    return InvalidArgument(where + ": needs at least one pattern or numeric shape");
   if (r.examples.empty() || r.negative_examples.empty())
     return InvalidArgument(where + ": every rule needs 'examples' and 'negative_examples'");
   return r;

@@ -27,8 +27,18 @@ struct Scores {
   double negative = 0.1;    // with a negative keyword nearer than any positive one
 };
 
+// One digit group of a numeric shape: a run of min..max digits.
+struct DigitGroup {
+  int min = 0, max = 0;
+};
+
 struct CompiledRule {
   RuleInfo info;
+  // Numeric shapes, matched by the digit tokenizer instead of a regex: each is
+  // a sequence of digit groups joined by single separators ([4,4,4] is
+  // 1234-5678-9018; [12] is 123456789018).
+  std::vector<std::vector<DigitGroup>> numeric;
+  std::vector<std::string> numeric_prefixes;  // e.g. "T" for invoice numbers
   ValidatorKind validator = ValidatorKind::kNone;
   Scores scores;
   bool context_required = false;

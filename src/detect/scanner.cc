@@ -109,6 +109,7 @@ class ScannerImpl final : public Scanner {
       settle_after_ = std::max<uint64_t>(settle_after_, r.window_after);
     }
     settle_after_ = std::max(settle_after_, kSettleMargin);
+    for (size_t i = 0; i < rs_.compiled.size(); ++i) has_numeric_ |= enabled_[i] && !rs_.compiled[i].numeric.empty();
   }
 
   ~ScannerImpl() override {
@@ -191,7 +192,148 @@ class ScannerImpl final : public Scanner {
     return std::string_view(buf_).substr(a - buf_base_, b - a);
   }
 
+  // Digit at s[i] (ASCII or full-width); sets *len.
+  static bool DigitAt(std::string_view s, size_t i, size_t* len) {
+    unsigned char c = s[i];
+    if (c >= '0' && c <= '9') {
+      *len = 1;
+      return true;
+    }
+    if (c == 0xEF && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
+        static_cast<unsigned char>(s[i + 2]) >= 0x90 && static_cast<unsigned char>(s[i + 2]) <= 0x99) {
+      *len = 3;
+      return true;
+    }
+    return false;
+  }
+  // Separator between digit groups at s[i]; sets *len and *paren.
+  static bool SeparatorAt(std::string_view s, size_t i, size_t* len, bool* paren) {
+    size_t n = 0;
+    uint32_t cp = DecodeAt(s, i, &n);
+    *paren = cp == '(' || cp == ')' || cp == 0xFF08 || cp == 0xFF09;
+    if (*paren || IsSeparatorCp(cp)) {
+      *len = n;
+      return true;
+    }
+    return false;
+  }
+
+  // The digit tokenizer: finds runs of digit groups joined by single
+  // separators, and offers every contiguous run of groups that has a rule's
+  // numeric shape as a candidate. It replaces digit-class regexes, which are
+  // the slowest thing a DFA can be asked to do on number-heavy text.
+  void TokenizeNumbers(bool finishing) {
+    if (!has_numeric_) return;
+    std::string_view s = Bytes(tok_pos_, data_end_);
+    size_t limit = s.size();
+    size_t i = 0;
+    struct Group {
+      size_t start, end;
+      int digits;
+    };
+    std::vector<Group> groups;
+    while (i < limit) {
+      // Skip to the next digit: ASCII digits or the 0xEF lead of a full-width one.
+      const char* p = s.data() + i;
+      size_t rest = limit - i;
+      size_t k = 0;
+      while (k < rest) {
+        unsigned char c = p[k];
+        if ((c >= '0' && c <= '9') || c == 0xEF) break;
+        ++k;
+      }
+      i += k;
+      if (i >= limit) break;
+      size_t dl;
+      if (!DigitAt(s, i, &dl)) {
+        ++i;
+        continue;
+      }
+      // Read the token.
+      groups.clear();
+      size_t pos = i;
+      bool open = false;  // ran into the end of the data mid-token
+      while (true) {
+        Group g{pos, pos, 0};
+        while (pos < s.size() && DigitAt(s, pos, &dl)) {
+          pos += dl;
+          ++g.digits;
+        }
+        g.end = pos;
+        groups.push_back(g);
+        if (pos + 6 >= s.size() && !finishing) {
+          open = true;
+          break;
+        }
+        // One separator, or two when one of them is a parenthesis: "(03) 1234".
+        size_t sl, sl2, after = pos;
+        bool paren, paren2;
+        if (pos < s.size() && SeparatorAt(s, pos, &sl, &paren)) {
+          after = pos + sl;
+          if (after < s.size() && !DigitAt(s, after, &dl) && SeparatorAt(s, after, &sl2, &paren2) &&
+              (paren || paren2)) {
+            after += sl2;
+          }
+        }
+        if (after != pos && after < s.size() && DigitAt(s, after, &dl) && groups.size() < 12) {
+          pos = after;
+          continue;
+        }
+        break;
+      }
+      if (open) break;  // wait for more data
+      OfferShapes(s, groups);
+      i = pos;
+    }
+    tok_pos_ += i;
+  }
+
+  template <typename G>
+  void OfferShapes(std::string_view s, const std::vector<G>& groups) {
+    for (size_t a = 0; a < groups.size(); ++a) {
+      for (size_t b = a; b < groups.size() && b - a < 8; ++b) {
+        size_t n = b - a + 1;
+        for (size_t r = 0; r < rs_.compiled.size(); ++r) {
+          const CompiledRule& rule = rs_.compiled[r];
+          if (!enabled_[r] || rule.numeric.empty()) continue;
+          for (const auto& shape : rule.numeric) {
+            if (shape.size() != n) continue;
+            bool fits = true;
+            for (size_t k = 0; k < n && fits; ++k)
+              fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
+            if (!fits) continue;
+            Candidate c;
+            c.start = tok_pos_ + groups[a].start;
+            c.end = tok_pos_ + groups[b].end;
+            c.rule = static_cast<int>(r);
+            // An invoice registration number: "T" (and a separator) before the digits.
+            // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
+            uint64_t abs = c.start;
+            std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
+            for (const auto& prefix : rule.numeric_prefixes) {
+              size_t at = before.size();
+              size_t sl, n1 = 0;
+              bool paren;
+              if (at > 0) {
+                DecodeBefore(before, at, &n1);
+                if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
+              }
+              if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
+                c.start = abs - (before.size() - at) - prefix.size();
+                break;
+              }
+            }
+            unpositioned_.push_back(std::move(c));
+            break;
+          }
+        }
+      }
+    }
+  }
+
   void Process(bool finishing) {
+    // 0. Numeric candidates from the digit tokenizer.
+    TokenizeNumbers(finishing);
     // 1. Turn raw matches into candidates (drop the {ND} prefix byte).
     for (const auto& m : raw_) {
       const PatternEntry& p = rs_.patterns[m.pattern];
@@ -237,13 +379,13 @@ class ScannerImpl final : public Scanner {
     if (!error_.ok()) return;
 
     // 4. Release findings that no later candidate can overlap.
-    uint64_t frontier = finishing ? UINT64_MAX : walker_offset_;
+    uint64_t frontier = finishing ? UINT64_MAX : std::min(walker_offset_, tok_pos_);
     for (const auto& c : pending_) frontier = std::min(frontier, c.start);
     for (const auto& c : unpositioned_) frontier = std::min(frontier, c.start);
     Release(frontier);
 
     // 5. Forget what no one needs any more.
-    uint64_t keep = std::min(frontier, walker_offset_);
+    uint64_t keep = std::min({frontier, walker_offset_, tok_pos_});
     keep = keep > max_window_before_ + 64 ? keep - max_window_before_ - 64 : 0;
     while (!keywords_.empty() && keywords_.front().end < keep) keywords_.pop_front();
     uint64_t tail = rs_.max_candidate_width + 64;
@@ -276,6 +418,8 @@ class ScannerImpl final : public Scanner {
       } else {
         break;
       }
+      // Numeric candidates on this line may still be on their way.
+      if (!finishing && has_numeric_ && tok_pos_ <= seg_end) break;
       std::string_view seg = Bytes(walker_offset_, seg_end);
       bool first_segment = walker_col_chars_ == 0 && !walker_mid_line_;
 
@@ -568,6 +712,8 @@ class ScannerImpl final : public Scanner {
   uint64_t emitted_ = 0;
 
   uint64_t walker_offset_ = 0;
+  uint64_t tok_pos_ = 0;      // the digit tokenizer has read up to here
+  bool has_numeric_ = false;
   uint64_t walker_line_ = 1;
   uint64_t walker_col_chars_ = 0;
   bool walker_mid_line_ = false;
