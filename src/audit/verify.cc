@@ -251,7 +251,8 @@ std::string VerifyReport::ToString() const {
   if (ok()) {
     out = "OK: " + std::to_string(records) + " records";
     if (records > 0) out += " (last seq " + std::to_string(last_seq) + ")";
-    out += ", " + std::to_string(checkpoints) + " checkpoints\n";
+    out += ", " + std::to_string(checkpoints) +
+           (checkpoints == 1 ? " checkpoint\n" : " checkpoints\n");
     if (checkpoints > 0 && last_checkpoint_seq > 0) {
       out += "last signed checkpoint covers seq " + std::to_string(last_checkpoint_seq) + " at " +
              FormatRfc3339Micros(last_checkpoint_micros) + "\n";

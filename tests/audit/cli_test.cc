@@ -17,12 +17,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct CmdResult {
   int code;
   std::string out;
 };
 
-Run Sh(const std::string& cmd) {
+CmdResult Sh(const std::string& cmd) {
   std::string full = cmd + " 2>&1";
   FILE* p = ::popen(full.c_str(), "r");
   std::string out;
@@ -43,7 +43,7 @@ class AuditCli : public ::testing::Test {
     fs::create_directories(dir_);
     keys_ = (dir_ / "keys").string();
     log_ = (dir_ / "audit.log").string();
-    Run r = Sh(bin_ + " audit keygen --out " + keys_);
+    CmdResult r = Sh(bin_ + " audit keygen --out " + keys_);
     ASSERT_EQ(r.code, 0) << r.out;
     r = Sh(std::string(AUDIT_CRASH_WRITER) + " " + log_ + " " + keys_ +
            "/audit_signing.key count 120");
@@ -62,17 +62,17 @@ TEST_F(AuditCli, KeygenWritesA0600KeyAndRefusesToOverwrite) {
   struct stat st {};
   ASSERT_EQ(::stat((keys_ + "/audit_signing.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  Run r = Sh(bin_ + " audit keygen --out " + keys_);
+  CmdResult r = Sh(bin_ + " audit keygen --out " + keys_);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("already holds an audit key"), std::string::npos) << r.out;
 }
 
 TEST_F(AuditCli, VerifyOkThenTamperedThenTruncated) {
-  Run ok = Sh(Verify());
+  CmdResult ok = Sh(Verify());
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_EQ(ok.out.rfind("OK: 120 records", 0), 0u) << ok.out;
 
-  Run head = Sh(bin_ + " audit head --log " + log_);
+  CmdResult head = Sh(bin_ + " audit head --log " + log_);
   ASSERT_EQ(head.code, 0) << head.out;
   std::string anchor = head.out.substr(0, head.out.find('\n'));
   EXPECT_EQ(anchor.rfind("120:", 0), 0u) << anchor;
@@ -86,7 +86,7 @@ TEST_F(AuditCli, VerifyOkThenTamperedThenTruncated) {
   size_t obj = bad.find("\"object\":\"obj", pos);
   bad[obj + 13] = 'Z';
   std::ofstream(log_, std::ios::trunc | std::ios::binary) << bad;
-  Run t = Sh(Verify());
+  CmdResult t = Sh(Verify());
   EXPECT_EQ(t.code, 1) << t.out;
   EXPECT_NE(t.out.find("record 7 (line 7"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("hash mismatch"), std::string::npos) << t.out;
@@ -96,7 +96,7 @@ TEST_F(AuditCli, VerifyOkThenTamperedThenTruncated) {
   std::string line, cut;
   for (int i = 0; i < 60 && std::getline(in, line); ++i) cut += line + "\n";
   std::ofstream(log_, std::ios::trunc | std::ios::binary) << cut;
-  Run tr = Sh(Verify(" --head " + anchor));
+  CmdResult tr = Sh(Verify(" --head " + anchor));
   EXPECT_EQ(tr.code, 1) << tr.out;
   EXPECT_NE(tr.out.find("truncated after seq 59"), std::string::npos) << tr.out;
 
@@ -108,7 +108,7 @@ TEST_F(AuditCli, VerifyOkThenTamperedThenTruncated) {
 }
 
 TEST_F(AuditCli, ExportJsonlAndSyslog) {
-  Run j = Sh(bin_ + " audit export --log " + log_ + " --format jsonl");
+  CmdResult j = Sh(bin_ + " audit export --log " + log_ + " --format jsonl");
   ASSERT_EQ(j.code, 0) << j.out;
   std::istringstream in(j.out);
   std::string line;
@@ -121,26 +121,27 @@ TEST_F(AuditCli, ExportJsonlAndSyslog) {
   }
   EXPECT_EQ(n, 120);
 
-  Run f = Sh(bin_ + " audit export --log " + log_ + " --format jsonl --action put --device dev0");
+  CmdResult f =
+      Sh(bin_ + " audit export --log " + log_ + " --format jsonl --action put --device dev0");
   ASSERT_EQ(f.code, 0) << f.out;
   // i even and i % 5 == 0: i = 0, 10, ..., 110.
   EXPECT_EQ(std::count(f.out.begin(), f.out.end(), '\n'), 12);
 
-  Run future = Sh(bin_ + " audit export --log " + log_ + " --since 2999-01-01");
+  CmdResult future = Sh(bin_ + " audit export --log " + log_ + " --since 2999-01-01");
   EXPECT_EQ(future.code, 0);
   EXPECT_EQ(future.out, "");
-  Run past = Sh(bin_ + " audit export --log " + log_ + " --until 2000-01-01T00:00:00+09:00");
+  CmdResult past = Sh(bin_ + " audit export --log " + log_ + " --until 2000-01-01T00:00:00+09:00");
   EXPECT_EQ(past.out, "");
   EXPECT_EQ(Sh(bin_ + " audit export --log " + log_ + " --since yesterday").code, 2);
 
-  Run s = Sh(bin_ + " audit export --log " + log_ + " --format syslog --hostname vault1");
+  CmdResult s = Sh(bin_ + " audit export --log " + log_ + " --format syslog --hostname vault1");
   ASSERT_EQ(s.code, 0) << s.out;
   std::string first = s.out.substr(0, s.out.find('\n'));
   EXPECT_EQ(first.rfind("<108>1 ", 0), 0u) << first;  // seq 1 is i=0: deny -> warning
   EXPECT_NE(first.find(" vault1 mamori - vault [mamori@32473 seq=\"1\""), std::string::npos)
       << first;
 
-  Run bad = Sh(bin_ + " audit export --log " + log_ + " --format csv");
+  CmdResult bad = Sh(bin_ + " audit export --log " + log_ + " --format csv");
   EXPECT_EQ(bad.code, 2);
 }
 
