@@ -48,11 +48,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mamori test CA" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=target" \
-  -addext "subjectAltName=DNS:gigafile.nu,DNS:*.gigafile.nu,DNS:*.corp-approved.test,DNS:*.example-unknown.test" \
+  -addext "subjectAltName=DNS:gigafile.nu,DNS:*.gigafile.nu,DNS:*.corp-approved.test,DNS:*.example-unknown.test,DNS:*.transfer-unknown.test" \
   -keyout "$WORK/target.key" -out "$WORK/target.pem" 2>/dev/null
 "$CERTGEN" -c -s "$WORK/ssl_db" -M 16MB >/dev/null
 cat > "$WORK/hosts" <<HOSTS
-127.0.0.1 gigafile.nu 46.gigafile.nu files.corp-approved.test uploads.example-unknown.test bigfiles.example-unknown.test
+127.0.0.1 gigafile.nu 46.gigafile.nu files.corp-approved.test uploads.example-unknown.test bigfiles.transfer-unknown.test
 HOSTS
 
 # --- policy: the shipped lists, a test policy --------------------------------
@@ -163,7 +163,7 @@ with open(f"{work}/customers.csv", "w", encoding="utf-8") as f:
 with open(f"{work}/clean.bin", "wb") as f:
     f.write(bytes(r.getrandbits(8) & 0x7f | 0x40 for _ in range(1 << 20)))
 PY
-truncate -s 50M "$WORK/chunk.bin"
+truncate -s 50MB "$WORK/chunk.bin"  # 50,000,000 bytes, like a GigaFile chunk
 chmod 644 "$WORK"/*.csv "$WORK"/*.bin
 
 audit_field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$WORK/audit.jsonl')]; print(json.dumps([x for x in r if x['event_id']=='$1']))"; }
@@ -210,7 +210,7 @@ if [ "$code" = 200 ] && [ "$got" = "$want" ]; then pass "clean 1 MiB upload pass
 ok=0; blocked=0
 for i in $(seq 1 10); do
   code=$("${CURL[@]}" -o "$WORK/r5.out" -w '%{http_code}' -H 'Content-Type: application/octet-stream' \
-    --data-binary "@$WORK/chunk.bin" "https://bigfiles.example-unknown.test:$TARGET_PORT/upload_chunk.php?chunk=$i" 2>/dev/null || true)
+    --data-binary "@$WORK/chunk.bin" "https://bigfiles.transfer-unknown.test:$TARGET_PORT/upload_chunk.php?chunk=$i" 2>/dev/null || true)
   if [ "$code" = 200 ]; then ok=$((ok + 1)); elif [ "$code" = 403 ] || [ "$code" = 000 ]; then blocked=$((blocked + 1)); fi
 done
 caps=$(grep -c '"volume_cap"' "$WORK/audit.jsonl" || true)
