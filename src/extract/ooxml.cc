@@ -2,6 +2,8 @@
 #include <expat.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -184,10 +186,15 @@ class Workbook : public Xml {
   void Start(std::string_view n, const char** a) override {
     if (n == "sheet")
       sheets.emplace_back(std::string(Attr(a, "name")), std::string(AttrNs(a, "id")));
+    if (n == "workbookPr") {
+      std::string_view d = Attr(a, "date1904");
+      date1904 = d == "1" || d == "true";
+    }
   }
   void End(std::string_view) override {}
   void Chars(std::string_view) override {}
   std::vector<std::pair<std::string, std::string>> sheets;  // name, relationship id
+  bool date1904 = false;
 };
 
 class SharedStrings : public Xml {
@@ -261,13 +268,98 @@ uint64_t ParseUint(std::string_view s) {
   return v;
 }
 
+// Which cell styles (cellXfs indexes) show a number as a date.
+class Styles : public Xml {
+ public:
+  void Start(std::string_view n, const char** a) override {
+    if (n == "numFmt") {
+      custom_[ParseUint(Attr(a, "numFmtId"))] = IsDateCode(Attr(a, "formatCode"));
+    } else if (n == "cellXfs") {
+      in_xfs_ = true;
+    } else if (n == "xf" && in_xfs_) {
+      uint64_t id = ParseUint(Attr(a, "numFmtId"));
+      auto it = custom_.find(id);
+      date_style.push_back(it != custom_.end() ? it->second : IsBuiltinDate(id));
+    }
+  }
+  void End(std::string_view n) override {
+    if (n == "cellXfs") in_xfs_ = false;
+  }
+  void Chars(std::string_view) override {}
+
+  std::vector<bool> date_style;  // by cellXfs index
+
+ private:
+  static bool IsBuiltinDate(uint64_t id) {
+    // 14-22 (dates, times), 27-36 and 50-58 (East Asian era and 年月日 formats).
+    return (id >= 14 && id <= 17) || id == 22 || (id >= 27 && id <= 36) || (id >= 50 && id <= 58);
+  }
+  // A custom format is a date if it has y, m or d outside quotes and brackets
+  // (and is not purely elapsed time).
+  static bool IsDateCode(std::string_view code) {
+    bool quoted = false;
+    int bracket = 0;
+    bool y = false, d = false, e = false;
+    for (size_t i = 0; i < code.size(); ++i) {
+      char c = code[i];
+      if (c == '"') quoted = !quoted;
+      if (quoted) continue;
+      if (c == '\\') {
+        ++i;
+        continue;
+      }
+      if (c == '[') ++bracket;
+      if (c == ']' && bracket) --bracket;
+      if (bracket) continue;
+      char l = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (l == 'y') y = true;
+      if (l == 'd') d = true;
+      if (l == 'e' || l == 'g') e = true;  // era year (和暦)
+    }
+    return y || d || e;
+  }
+  std::map<uint64_t, bool> custom_;
+  bool in_xfs_ = false;
+};
+
+// An Excel serial day number as YYYY/MM/DD, or "" if out of range.
+std::string SerialToDate(std::string_view value, bool date1904) {
+  char* end = nullptr;
+  std::string v(value);
+  double serial = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end != '\0' || !(serial >= 1) || serial > 2958465) return {};
+  int64_t days = static_cast<int64_t>(serial);
+  // Days since 1970-01-01: the 1900 system counts the fictitious 1900-02-29.
+  int64_t z = date1904 ? days - 24107 : (days < 60 ? days - 25568 : days - 25569);
+  // civil_from_days (H. Hinnant)
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t y = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  if (m <= 2) ++y;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04lld/%02lld/%02lld", static_cast<long long>(y),
+                static_cast<long long>(m), static_cast<long long>(d));
+  return buf;
+}
+
 // A worksheet rendered as TSV: one line per row that has a value, field k is
 // column k (A = 0); rows[] maps lines to real row numbers.
 class Sheet : public Xml {
  public:
-  Sheet(const std::vector<std::string>& shared, std::string* out, std::vector<uint64_t>* rows,
-        size_t max_out)
-      : shared_(shared), out_(out), rows_(rows), max_out_(max_out) {}
+  Sheet(const std::vector<std::string>& shared, const std::vector<bool>& date_styles, bool date1904,
+        std::string* out, std::vector<uint64_t>* rows, size_t max_out)
+      : shared_(shared),
+        date_styles_(date_styles),
+        date1904_(date1904),
+        out_(out),
+        rows_(rows),
+        max_out_(max_out) {}
 
   // True when the rendered TSV outgrew its budget (sparse far-right cells can
   // make a small sheet render huge); the output was cut.
@@ -291,6 +383,7 @@ class Sheet : public Xml {
       }
       next_col_ = col_ + 1;
       type_ = std::string(Attr(a, "t"));
+      style_ = ParseUint(Attr(a, "s"));
       value_.clear();
       in_cell_ = true;
     } else if ((n == "v" || n == "t") && in_cell_) {
@@ -312,6 +405,12 @@ class Sheet : public Xml {
         if (!value_.empty() && idx < shared_.size()) v = shared_[idx];
       } else if (type_ == "b") {
         v = value_ == "1" ? "TRUE" : "FALSE";
+      } else if ((type_.empty() || type_ == "n") && style_ < date_styles_.size() &&
+                 date_styles_[style_]) {
+        // Dates are numbers with a date style: rendered as dates, so a birth
+        // date in an employee master reads as one.
+        v = SerialToDate(value_, date1904_);
+        if (v.empty()) v = value_;
       } else {
         v = value_;
       }
@@ -345,6 +444,9 @@ class Sheet : public Xml {
 
  private:
   const std::vector<std::string>& shared_;
+  const std::vector<bool>& date_styles_;
+  bool date1904_;
+  uint64_t style_ = 0;
   std::string* out_;
   std::vector<uint64_t>* rows_;
   size_t max_out_;
@@ -474,6 +576,16 @@ Status Xlsx(Walk& walk, const std::string& path, const Parts& parts) {
     ParsePart(walk, path, parts, ss_name, ss, &stop);
     RETURN_IF_ERROR(stop);
   }
+  Styles styles;
+  std::string styles_name = "xl/styles.xml";
+  for (const auto& [id, tt] : rels.map) {
+    if (tt.second.size() >= 6 && tt.second.substr(tt.second.size() - 6) == "styles")
+      styles_name = tt.first;
+  }
+  if (parts.count(styles_name)) {
+    ParsePart(walk, path, parts, styles_name, styles, &stop);
+    RETURN_IF_ERROR(stop);
+  }
   std::set<std::string> seen;
   for (const auto& [sheet_name_raw, rid] : wb.sheets) {
     std::string sheet_name = CleanName(sheet_name_raw);
@@ -493,7 +605,8 @@ Status Xlsx(Walk& walk, const std::string& path, const Parts& parts) {
     seen.insert(target);
     auto rows = std::make_shared<std::vector<uint64_t>>();
     std::string text;
-    Sheet sheet(ss.strings, &text, rows.get(), SheetBudget(parts, target));
+    Sheet sheet(ss.strings, styles.date_style, wb.date1904, &text, rows.get(),
+                SheetBudget(parts, target));
     if (!ParsePart(walk, path, parts, target, sheet, &stop)) {
       RETURN_IF_ERROR(stop);
       continue;
@@ -522,7 +635,8 @@ Status Xlsx(Walk& walk, const std::string& path, const Parts& parts) {
     std::string sheet_name = name.substr(14);
     auto rows = std::make_shared<std::vector<uint64_t>>();
     std::string text;
-    Sheet sheet(ss.strings, &text, rows.get(), SheetBudget(parts, name));
+    Sheet sheet(ss.strings, styles.date_style, wb.date1904, &text, rows.get(),
+                SheetBudget(parts, name));
     if (!ParsePart(walk, path, parts, name, sheet, &stop)) {
       RETURN_IF_ERROR(stop);
       continue;
@@ -613,7 +727,7 @@ bool WantedPart(const std::string& name) {
   };
   if (!(ends(".xml") || ends(".rels"))) return false;
   for (std::string_view skip :
-       {"/theme/", "/media/", "customXml/", "/styles.xml", "/fontTable.xml", "/settings.xml",
+       {"/theme/", "/media/", "customXml/", "word/styles.xml", "/fontTable.xml", "/settings.xml",
         "/webSettings.xml", "/slideLayouts/", "/slideMasters/", "/printerSettings/"}) {
     if (name.find(skip) != std::string::npos) return false;
   }

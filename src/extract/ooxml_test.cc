@@ -144,3 +144,24 @@ TEST(ExtractOoxml, SparseFarRightCellsCannotAmplifyWithoutReport) {
 
 }  // namespace
 }  // namespace mamori::extract
+
+namespace mamori::extract {
+namespace {
+
+TEST(ExtractOoxml, DateStyledNumbersRenderAsDates) {
+  std::string styles =
+      R"(<styleSheet><numFmts count="1"><numFmt numFmtId="176" formatCode="[$-ja-JP]ggge&quot;年&quot;m&quot;月&quot;d&quot;日&quot;"/></numFmts>)"
+      R"(<cellXfs count="4"><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="176"/><xf numFmtId="3"/></cellXfs></styleSheet>)";
+  std::string sheet =
+      "<worksheet><sheetData><row r=\"1\"><c r=\"A1\" s=\"1\"><v>31138</v></c>"
+      "<c r=\"B1\" s=\"2\"><v>31138</v></c><c r=\"C1\" s=\"3\"><v>31138</v></c>"
+      "<c r=\"D1\"><v>123456789018</v></c><c r=\"E1\" s=\"1\"><v>59</v></c>"
+      "<c r=\"F1\" s=\"1\"><v>61</v></c></row></sheetData></worksheet>";
+  auto units =
+      testing::Units("d.xlsx", testing::MakeXlsx({{"S", sheet}}, "", {{"xl/styles.xml", styles}}));
+  ASSERT_EQ(units.size(), 1u) << testing::Dump(units);
+  EXPECT_EQ(units[0].text, "1985/04/01\t1985/04/01\t31138\t123456789018\t1900/02/28\t1900/03/01\n");
+}
+
+}  // namespace
+}  // namespace mamori::extract

@@ -244,7 +244,7 @@ const char* kRelNs = "http://schemas.openxmlformats.org/officeDocument/2006/rela
 }  // namespace
 
 std::string MakeXlsx(const std::vector<std::pair<std::string, std::string>>& sheets,
-                     const std::string& shared_strings_xml) {
+                     const std::string& shared_strings_xml, const Files& extra) {
   Files f;
   f.emplace_back("[Content_Types].xml", kContentTypes);
   std::string wb =
@@ -272,6 +272,7 @@ std::string MakeXlsx(const std::vector<std::pair<std::string, std::string>>& she
   f.emplace_back("xl/workbook.xml", wb);
   f.emplace_back("xl/_rels/workbook.xml.rels", rels);
   if (!shared_strings_xml.empty()) f.emplace_back("xl/sharedStrings.xml", shared_strings_xml);
+  for (const auto& e : extra) f.push_back(e);
   return MakeZip(f);
 }
 

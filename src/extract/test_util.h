@@ -48,7 +48,7 @@ std::string MakeZerosZip(const std::string& name, uint64_t zeros, int64_t declar
 
 // Minimal OOXML packages.
 std::string MakeXlsx(const std::vector<std::pair<std::string, std::string>>& sheets_xml,
-                     const std::string& shared_strings_xml);
+                     const std::string& shared_strings_xml, const Files& extra = {});
 std::string MakeDocx(const std::string& document_xml, const Files& extra = {});
 std::string MakePptx(const std::vector<std::string>& slides_xml);
 

@@ -53,13 +53,14 @@ TEST(ExtractExamples, AllSamplesExtractWithoutErrors) {
   const Seen& sheet = units["employee_master.xlsx!社員名簿"];
   EXPECT_EQ(sheet.delimiter, '\t');
   ASSERT_TRUE(sheet.locate);
-  // Line 2 is the first employee (row 3); field 4 is column E (個人番号).
-  EXPECT_EQ(sheet.locate(2, 4), "社員名簿!E3");
+  // Line 2 is the first employee (row 3); field 5 is column F (個人番号).
+  EXPECT_EQ(sheet.locate(2, 5), "社員名簿!F3");
+  EXPECT_NE(sheet.text.find("\t1980/05/12\t"), std::string::npos);  // a date-styled serial
   EXPECT_EQ(sheet.locate(4, 1), "社員名簿!B7");
   Unit u;
   u.path = sheet.path;
   u.locate = sheet.locate;
-  EXPECT_NE(LocationPath(u, 2, 4).find("employee_master.xlsx!社員名簿!E3"), std::string::npos);
+  EXPECT_NE(LocationPath(u, 2, 5).find("employee_master.xlsx!社員名簿!F3"), std::string::npos);
 
   ASSERT_TRUE(units.count("letter.docx")) << listing;
   EXPECT_NE(units["letter.docx"].text.find("090-1234-5678"), std::string::npos);

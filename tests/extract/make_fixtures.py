@@ -9,6 +9,7 @@ else 11 - r) so the detector validates them.
 Usage: python3 tests/extract/make_fixtures.py [REPO_ROOT]
 """
 import base64
+import datetime
 import io
 import os
 import sys
@@ -91,7 +92,10 @@ def xlsx(sheets, shared):
             body += f'<row r="{rnum}">'
             for col, val in cells:
                 ref = f"{col}{rnum}"
-                if isinstance(val, (int, float)):
+                if isinstance(val, datetime.date):  # a serial number with a date style
+                    serial = (val - datetime.date(1899, 12, 30)).days
+                    body += f'<c r="{ref}" s="1"><v>{serial}</v></c>'
+                elif isinstance(val, (int, float)):
                     body += f'<c r="{ref}"><v>{val}</v></c>'
                 else:
                     body += f'<c r="{ref}" t="s"><v>{index[val]}</v></c>'
@@ -102,6 +106,9 @@ def xlsx(sheets, shared):
              'Target="sharedStrings.xml"/></Relationships>')
     wb += "</sheets></workbook>"
     files.append(("xl/workbook.xml", wb))
+    files.append(("xl/styles.xml",
+                  f'<?xml version="1.0" encoding="UTF-8"?><styleSheet {ns}><cellXfs count="2">'
+                  '<xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>'))
     files.append(("xl/_rels/workbook.xml.rels", rels))
     files.append(("xl/sharedStrings.xml",
                   f'<?xml version="1.0" encoding="UTF-8"?><sst {ns} count="{len(shared)}" uniqueCount="{len(shared)}">'
@@ -110,23 +117,23 @@ def xlsx(sheets, shared):
 
 
 def employee_master():
-    header = ["社員番号", "氏名", "所属", "個人番号", "基礎年金番号", "雇用保険被保険者番号", "口座"]
+    header = ["社員番号", "氏名", "生年月日", "所属", "個人番号", "基礎年金番号", "雇用保険被保険者番号", "口座"]
     staff = [
-        ("E0001", "中村 直樹", "経理部", my_number("31415926535"), "1234-567890", "1234-567890-1",
+        ("E0001", "中村 直樹", datetime.date(1980, 5, 12), "経理部", my_number("31415926535"), "1234-567890", "1234-567890-1",
          "みずほ銀行 本店 普通 1234567"),
-        ("E0002", "小林 由美", "人事部", my_number("27182818284"), "2345-678901", "2345-678901-2",
+        ("E0002", "小林 由美", datetime.date(1992, 9, 3), "人事部", my_number("27182818284"), "2345-678901", "2345-678901-2",
          "三井住友銀行 新宿支店 普通 7654321"),
-        ("E0003", "加藤 誠", "営業部", my_number("16180339887"), "3456-789012", "3456-789012-3",
+        ("E0003", "加藤 誠", datetime.date(1975, 1, 20), "営業部", my_number("16180339887"), "3456-789012", "3456-789012-3",
          "ゆうちょ銀行 〇一八支店 普通 1112223"),
     ]
-    shared = header + [v for s in staff for v in s if not v.isdigit()]
+    shared = header + [v for s in staff for v in s if isinstance(v, str) and not v.isdigit()]
     shared = list(dict.fromkeys(shared))
-    cols = "BCDEFGH"  # the table starts at B2, as many real sheets do
+    cols = "BCDEFGHI"  # the table starts at B2, as many real sheets do
     rows = [(2, list(zip(cols, header)))]
     for i, s in enumerate(staff):
         cells = []
         for c, v in zip(cols, s):
-            cells.append((c, int(v) if v.isdigit() else v))
+            cells.append((c, int(v) if isinstance(v, str) and v.isdigit() else v))
         rows.append((3 + i * 2, cells))  # sparse: every other row
     notes = [(1, [("A", "この名簿は架空のデータです。")])]
     shared.append("この名簿は架空のデータです。")
