@@ -20,7 +20,7 @@ source "$ROOT/tests/mail/lib.sh"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for i in plain mamori libmilter; do stop_postfix "$i"; done
+  for i in plain mamori mamori_noscan libmilter; do stop_postfix "$i"; done
   wait 2>/dev/null || true
   rm -rf "$W"
 }
@@ -84,24 +84,42 @@ SINK_PORT=$(free_port)
 smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null 2>&1 &
 PIDS+=($!)
 MILTER_PORT=$(free_port)
+# Detection rules: the committed ones (a half-edited working tree must not skew the run).
+if [ -z "${MAMORI_RULES_DIR:-}" ] && git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
+  git -C "$ROOT" archive HEAD rules/detect | tar -x -C "$W"
+  export MAMORI_RULES_DIR=$W/rules/detect
+fi
 "$MAMORI" milter --listen "inet:127.0.0.1:$MILTER_PORT" --policy "$W/policy" --state "$W/state" \
   >"$W/milter.log" 2>&1 &
+PIDS+=($!)
+# The same milter without content inspection, to separate protocol cost from scanning.
+mkdir -p "$W/policy_noscan" "$W/state_noscan"
+cat >"$W/policy_noscan/policy.yaml" <<EOP
+internal_domains: [corp.example.jp]
+partner_domains: [partner.co.jp]
+personal_data: {enabled: false}
+EOP
+MILTER2_PORT=$(free_port)
+"$MAMORI" milter --listen "inet:127.0.0.1:$MILTER2_PORT" --policy "$W/policy_noscan" \
+  --state "$W/state_noscan" >"$W/milter2.log" 2>&1 &
 PIDS+=($!)
 mkdir -p "$W/noopsock"; chmod 755 "$W/noopsock"
 "$W/noop" "unix:$W/noopsock/noop.sock" >"$W/noop.log" 2>&1 &
 PIDS+=($!)
 wait_until 20 port_open "$MILTER_PORT"
+wait_until 20 port_open "$MILTER2_PORT"
 wait_until 20 test -S "$W/noopsock/noop.sock"
 
 common="relayhost = [127.0.0.1]:$SINK_PORT
 milter_default_action = tempfail
 milter_protocol = 6
 smtpd_milters = "
-P_PLAIN=$(free_port); P_MAMORI=$(free_port); P_LIB=$(free_port)
+P_PLAIN=$(free_port); P_MAMORI=$(free_port); P_LIB=$(free_port); P_NOSCAN=$(free_port)
 make_postfix plain "$P_PLAIN" "${common}"
 make_postfix mamori "$P_MAMORI" "${common}inet:127.0.0.1:$MILTER_PORT"
 make_postfix libmilter "$P_LIB" "${common}unix:$W/noopsock/noop.sock"
-for p in $P_PLAIN $P_MAMORI $P_LIB; do wait_until 20 port_open "$p"; done
+make_postfix mamori_noscan "$P_NOSCAN" "${common}inet:127.0.0.1:$MILTER2_PORT"
+for p in $P_PLAIN $P_MAMORI $P_LIB $P_NOSCAN; do wait_until 20 port_open "$p"; done
 
 drained() { [ -z "$(find "$W/$1/queue/incoming" "$W/$1/queue/active" "$W/$1/queue/deferred" -type f 2>/dev/null | head -1)" ]; }
 
@@ -124,23 +142,25 @@ run() {
 }
 
 # Warm up each path, then measure, interleaved so no column gets a quieter machine.
-for p in $P_PLAIN $P_MAMORI $P_LIB; do
+for p in $P_PLAIN $P_MAMORI $P_LIB $P_NOSCAN; do
   smtp-source -s 2 -m 20 -f alice@corp.example.jp -t taro@client.example -F "$W/text.eml" "127.0.0.1:$p"
 done
 sleep 2
 plain=$(run plain "$P_PLAIN")
 mam=$(run mamori "$P_MAMORI")
 lib=$(run libmilter "$P_LIB")
+noscan=$(run mamori_noscan "$P_NOSCAN")
 held=$(postqueue -c "$W/mamori/etc" -j 2>/dev/null | grep -c '"hold"' || true)
 tempfails=$(grep -c '"result":"error"' "$W/state/audit.log" 2>/dev/null || true)
-python3 - "$plain" "$mam" "$lib" "$N" "$S" "$held" "$tempfails" <<'EOPY'
+python3 - "$plain" "$mam" "$lib" "$noscan" "$N" "$S" "$held" "$tempfails" <<'EOPY'
 import sys
-plain, mam, lib = map(float, sys.argv[1:4])
-n, s, held, tf = sys.argv[4:]
+plain, mam, lib, noscan = map(float, sys.argv[1:5])
+n, s, held, tf = sys.argv[5:]
 print(f"mail mix: {n} messages (90% ~4 KB text, 10% with a 200 KB attachment), {s} sessions, loopback")
 print(f"{'':28}{'msgs/s':>10}{'ratio':>8}")
 print(f"{'postfix (no milter)':28}{plain:>10.1f}{1.0:>8.2f}")
 print(f"{'postfix + mamori milter':28}{mam:>10.1f}{mam/plain:>8.2f}")
 print(f"{'postfix + libmilter no-op':28}{lib:>10.1f}{lib/plain:>8.2f}")
+print(f"{'postfix + mamori, no scan':28}{noscan:>10.1f}{noscan/plain:>8.2f}")
 print(f"mamori/postfix ratio: {mam/plain:.2f} (goal >= 0.80); held: {held}, tempfailed: {tf}")
 EOPY

@@ -72,6 +72,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Read() {
+    if (server_->is_tcp) {
+      // Postfix does not wait for replies to most steps (SMFIP_NR_*) and leaves
+      // Nagle on, so its next small packet waits for our ACK. Linux delays ACKs
+      // (~40 ms) unless told otherwise, and the flag resets itself: set it
+      // before every read.
+      int one = 1;
+      ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
     socket_.async_read_some(asio::buffer(buf_),
                             [self = shared_from_this()](const boost::system::error_code& ec,
                                                         size_t n) { self->OnRead(ec, n); });
