@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit.h"
 #include "cli/command.h"
 #include "common/file_util.h"
 #include "incident/assess.h"
@@ -41,6 +42,7 @@ struct Common {
   std::vector<std::string> rules_dirs;
   std::string facts_path;
   std::string format = "text";
+  std::string audit_out, audit_key;  // mirror each step into the shared audit log
 };
 
 std::string Actor(const Common& c) {
@@ -54,6 +56,52 @@ std::string Actor(const Common& c) {
 int Fail(const Status& s) {
   PrintError(s.ToString());
   return 2;
+}
+
+std::string EnvOr(const std::string& v, const char* env) {
+  if (!v.empty()) return v;
+  const char* e = std::getenv(env);
+  return e ? e : "";
+}
+
+// Mirrors the incident's latest timeline event into the shared audit log
+// (src/audit), when --audit-out (or $MAMORI_AUDIT_LOG) is given. Fail closed:
+// an error here makes the command fail.
+Status Mirror(const Common& c, IncidentStore& store, int64_t id) {
+  std::string log = EnvOr(c.audit_out, "MAMORI_AUDIT_LOG");
+  if (log.empty()) return Status::Ok();
+  std::string key = EnvOr(c.audit_key, "MAMORI_AUDIT_KEY");
+  if (key.empty()) {
+    return InvalidArgument(
+        "--audit-key: required with --audit-out (the Ed25519 signing key from "
+        "`mamori audit keygen`)");
+  }
+  ASSIGN_OR_RETURN(std::vector<Event> tl, store.Timeline(id));
+  if (tl.empty()) return Internal("incident timeline is empty after a step");
+  const Event& e = tl.back();
+  audit::LogOptions lo;
+  lo.path = log;
+  lo.signing_key_path = key;
+  auto opened = audit::Log::Open(lo);
+  if (!opened.ok()) {
+    return opened.status().WithContext(fmt::format(
+        "step recorded on incident {} (event {}) but the shared audit log could not be opened", id,
+        e.seq));
+  }
+  audit::Record r;
+  r.component = "incident";
+  r.user = e.actor;
+  r.action = "incident." + e.kind;
+  r.object = fmt::format("incident/{}", id);
+  r.result = "allow";
+  r.reason = e.kind;
+  r.extra = {{"incident_id", id}, {"seq", e.seq}, {"hash", e.hash}};
+  auto seq = (*opened)->Append(std::move(r));
+  if (!seq.ok()) {
+    return seq.status().WithContext(fmt::format(
+        "step recorded on incident {} (event {}) but not in the shared audit log", id, e.seq));
+  }
+  return (*opened)->Close();
 }
 
 Result<RuleCatalog> LoadCatalog(const std::vector<std::string>& dirs) {
@@ -118,7 +166,8 @@ Status Record(Subject& s, const Common& c, const std::string& kind, const std::s
   e.what = what;
   e.detail = std::move(detail);
   auto r = s.store->Append(s.id, std::move(e));
-  return r.ok() ? Status::Ok() : r.status();
+  if (!r.ok()) return r.status();
+  return Mirror(c, *s.store, s.id);
 }
 
 // ---------------------------------------------------------------- assess
@@ -185,6 +234,7 @@ int RunOpen(const Common& c, const OpenOpts& o) {
   if (!store.ok()) return Fail(store.status());
   auto id = (*store)->Create(o.title, f, Actor(c));
   if (!id.ok()) return Fail(id.status());
+  if (Status st = Mirror(c, **store, *id); !st.ok()) return Fail(st);
   std::cout << *id << "\n";
   std::cerr << fmt::format("incident {} opened; 発覚日 {} (日本時間) starts the legal clock\n", *id,
                            FormatDateJa(JstDate(f.aware_at_micros)));
@@ -211,6 +261,7 @@ int RunNote(const Common& c, const NoteOpts& o) {
   e.how = o.how;
   auto r = (*store)->Append(c.id, e);
   if (!r.ok()) return Fail(r.status());
+  if (Status st = Mirror(c, **store, c.id); !st.ok()) return Fail(st);
   std::cout << r->seq << "\n";
   return 0;
 }
@@ -289,6 +340,7 @@ int RunFacts(const Common& c, const FactsOpts& o) {
   if (!f.ok()) return Fail(f.status());
   Status st = (*store)->UpdateFacts(c.id, *f, Actor(c), "facts", {{"changes", changes}});
   if (!st.ok()) return Fail(st);
+  if (Status m = Mirror(c, **store, c.id); !m.ok()) return Fail(m);
   std::cout << FactsToJson(*f).dump(2) << "\n";
   return 0;
 }
@@ -371,6 +423,7 @@ int RunScope(const Common& c, ScopeOpts o) {
   Status st = (*store)->UpdateFacts(c.id, after, Actor(c), "scope",
                                     {{"query", query}, {"summary", summary}, {"objects", objects}});
   if (!st.ok()) return Fail(st);
+  if (Status m = Mirror(c, **store, c.id); !m.ok()) return Fail(m);
   if (!r->unmapped_types.empty()) {
     std::string t;
     for (const auto& u : r->unmapped_types) t += (t.empty() ? "" : ", ") + u;
@@ -575,6 +628,10 @@ int RunList(const Common& c) {
 void AddDb(CLI::App* sub, Common* c) {
   sub->add_option("--db", c->db, "SQLite database (default $MAMORI_DB or var/mamori.db)");
   sub->add_option("--actor", c->actor, "who records this step (default $USER)");
+  sub->add_option("--audit-out", c->audit_out,
+                  "also record the step in this shared audit log (default $MAMORI_AUDIT_LOG)");
+  sub->add_option("--audit-key", c->audit_key,
+                  "Ed25519 signing key for --audit-out (default $MAMORI_AUDIT_KEY)");
 }
 
 void Setup(CLI::App& app, int* exit_code) {

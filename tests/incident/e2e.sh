@@ -14,6 +14,9 @@ expect() {  # expect "description" "needle" "haystack"
 }
 
 "$MAKELOG" "$WORK"
+# Every incident step is also mirrored into a shared, signed audit log.
+"$MAMORI" audit keygen --out "$WORK/keys" >/dev/null
+export MAMORI_AUDIT_LOG="$WORK/shared_audit.log" MAMORI_AUDIT_KEY="$WORK/keys/audit_signing.key"
 [ -s "$WORK/audit.log" ] && [ -s "$WORK/audit.jsonl" ] || fail "audit log not written"
 
 # 1. open: the laptop was reported lost on 2026-12-20 at 10:00 JST (given in UTC here).
@@ -100,6 +103,12 @@ import json, sys
 kinds = [e["kind"] for e in json.load(open(sys.argv[1]))]
 assert kinds == ["open", "note", "scope", "scope", "facts", "assess", "docs", "estimate"], kinds
 PY
+
+# The shared audit log verifies and holds one incident record per step.
+"$MAMORI" audit verify --log "$MAMORI_AUDIT_LOG" --pubkey "$WORK/keys/audit_signing.pub" >/dev/null \
+  || fail "shared audit log does not verify"
+N=$("$MAMORI" audit export --log "$MAMORI_AUDIT_LOG" --component incident | grep -c '"action":"incident\.')
+[ "$N" = "8" ] || fail "shared audit log has $N incident records, want 8"
 
 # 7. the contract on bad input: exit 2 and the field to fix.
 echo '{"aware_at": "2026-12-20T10:00:00", "sector": "private"}' > "$WORK/bad.json"
