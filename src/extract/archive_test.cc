@@ -194,6 +194,26 @@ TEST(ExtractArchive, TarGzAndSingleGzip) {
   EXPECT_EQ(u->text, text);
 }
 
+TEST(ExtractArchive, SevenZip) {
+  auto units = Units("a.7z", testing::Make7z({{"名簿/list.csv", "氏名,電話\n山田,090\n"}}));
+  const auto* u = Find(units, "a.7z!名簿/list.csv");
+  ASSERT_NE(u, nullptr) << Dump(units);
+  EXPECT_EQ(u->format, "csv");
+}
+
+TEST(ExtractArchive, TarGzBombStopsOnTheArchiveRatio) {
+  auto units = Units("b.tar.gz", MakeTarGz({{"zeros.bin", std::string(64 << 20, '\0')},
+                                            {"after.txt", "never reached"}}));
+  ASSERT_FALSE(units.empty());
+  EXPECT_EQ(units[0].path, "b.tar.gz!zeros.bin");
+  EXPECT_EQ(units[0].error.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(units[0].error.message().find("max_ratio"), std::string::npos);
+  // The rest of a compressed stream is not inflated just to skip it: reported.
+  ASSERT_EQ(units.size(), 2u) << Dump(units);
+  EXPECT_EQ(units[1].path, "b.tar.gz");
+  EXPECT_FALSE(units[1].error.ok());
+}
+
 TEST(ExtractArchive, DamagedZipIsAnErrorUnit) {
   std::string zip = MakeZip({{"a.txt", std::string(5000, 'a')}, {"b.txt", "bbb"}});
   std::string cut = zip.substr(0, zip.size() / 2);

@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <locale.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -44,10 +45,15 @@ la_ssize_t WriteCb(archive*, void* client, const void* buf, size_t n) {
   return static_cast<la_ssize_t>(n);
 }
 
-std::string Write(const Files& files, bool zip, const std::string& password) {
+std::string Write(const Files& files, bool zip, const std::string& password, bool seven = false) {
+  // Names are UTF-8: write them under a UTF-8 locale (this thread only).
+  locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  locale_t previous = uselocale(utf8);
   std::string out;
   archive* a = archive_write_new();
-  if (zip) {
+  if (seven) {
+    archive_write_set_format_7zip(a);
+  } else if (zip) {
     archive_write_set_format_zip(a);
     archive_write_set_options(a, "zip:compression=deflate");
     if (!password.empty()) {
@@ -74,6 +80,8 @@ std::string Write(const Files& files, bool zip, const std::string& password) {
   }
   archive_write_close(a);
   archive_write_free(a);
+  uselocale(previous);
+  freelocale(utf8);
   return out;
 }
 
@@ -189,6 +197,8 @@ std::string MakeZip(const Files& files, const std::string& password) {
 }
 
 std::string MakeTarGz(const Files& files) { return Write(files, false, ""); }
+
+std::string Make7z(const Files& files) { return Write(files, false, "", true); }
 
 std::string MakeRawZip(const std::vector<RawMember>& members) {
   std::vector<Compressed> c;

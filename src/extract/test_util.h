@@ -31,6 +31,8 @@ using Files = std::vector<std::pair<std::string, std::string>>;
 std::string MakeZip(const Files& files, const std::string& password = "");
 // A tar.gz written by libarchive.
 std::string MakeTarGz(const Files& files);
+// A 7z written by libarchive.
+std::string Make7z(const Files& files);
 
 // A hand-built zip member, so tests can make headers lie.
 struct RawMember {
