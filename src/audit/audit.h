@@ -137,6 +137,11 @@ struct LogOptions {
   uint64_t checkpoint_every_records = 1000;
   // ...or on the first Append this long after the previous checkpoint.
   int64_t checkpoint_every_micros = 60LL * 1000 * 1000;
+  // Also checkpoint from a background thread when records have waited this
+  // long without one (a quiet log). The thread sleeps in real time and asks
+  // the injected clock whether the interval has passed, so tests with a
+  // FakeClock that does not move see no background checkpoints.
+  bool background_checkpoints = true;
   // Budget for one serialised record; a larger record is refused
   // (ResourceExhausted) and the log stays usable.
   size_t max_record_bytes = 64 * 1024;

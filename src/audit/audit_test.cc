@@ -440,6 +440,28 @@ TEST_F(AuditTest, CheckpointEveryNRecordsAndEveryTSeconds) {
   EXPECT_FALSE(log->Append(Rec("a")).ok());  // closed
 }
 
+TEST_F(AuditTest, QuietLogGetsABackgroundCheckpoint) {
+  auto opts = Options();
+  opts.checkpoint_every_records = 1000;
+  opts.checkpoint_every_micros = 20000;  // the thread wakes every 20 ms of real time
+  auto log = Log::Open(opts).value();
+  ASSERT_TRUE(log->Append(Rec("a")).ok());
+  // The fake clock has not moved: no checkpoint may appear, however long we wait.
+  ::usleep(100000);
+  EXPECT_EQ(Lines(Slurp(path_)).size(), 1u);
+  clock_.Advance(1000000);
+  size_t lines = 1;
+  for (int i = 0; i < 1000 && lines == 1; ++i) {  // liveness only; no timing is asserted
+    ::usleep(10000);
+    lines = Lines(Slurp(path_)).size();
+  }
+  ASSERT_EQ(lines, 2u);
+  EXPECT_EQ(internal::ParseLine(Lines(Slurp(path_))[1]).value().kind, internal::Entry::kCheckpoint);
+  ASSERT_TRUE(log->Close().ok());
+  EXPECT_EQ(Lines(Slurp(path_)).size(), 2u);  // nothing new since: no second checkpoint
+  EXPECT_TRUE(DoVerify().ok());
+}
+
 TEST_F(AuditTest, OversizedRecordIsRefusedAndLogStaysUsable) {
   auto log = Log::Open(Options()).value();
   Record big = Rec("a");

@@ -1,6 +1,8 @@
 // Log: appending with a hash chain, group commit and signed checkpoints.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "audit/audit.h"
 #include "audit/format.h"
@@ -72,6 +74,23 @@ class Log::Impl {
   Status failed;
   bool truncated_after_failure = false;
   bool closed = false;
+  // Background checkpoints for quiet periods.
+  std::thread ticker;
+  std::condition_variable ticker_cv;
+  bool stop_ticker = false;
+
+  void TickerLoop() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stop_ticker) {
+      ticker_cv.wait_for(lock, std::chrono::microseconds(opts.checkpoint_every_micros));
+      if (stop_ticker || closed || !failed.ok()) continue;
+      if (records_since_checkpoint > 0 &&
+          opts.clock->NowMicros() - last_checkpoint_micros >= opts.checkpoint_every_micros) {
+        uint64_t ticket = QueueCheckpointLocked();
+        (void)WaitDurable(lock, ticket);  // a failure is reported to the next Append
+      }
+    }
+  }
 
   void SetFailed(const Status& st) {
     if (!failed.ok()) return;
@@ -216,6 +235,7 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   impl->durable.head = Head{walker.last_seq(), walker.last_record_hash()};
   impl->written = impl->durable;
 
+  Impl* raw = impl.get();
   std::unique_ptr<Log> log(new Log(std::move(impl)));
   if (torn > 0) {
     Record r;
@@ -227,6 +247,8 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
     auto seq = log->Append(std::move(r));
     if (!seq.ok()) return seq.status();
   }
+  if (options.background_checkpoints && options.checkpoint_every_micros > 0)
+    raw->ticker = std::thread([raw] { raw->TickerLoop(); });
   return log;
 }
 
@@ -280,10 +302,15 @@ Status Log::Checkpoint() {
 
 Status Log::Close() {
   Impl& d = *impl_;
+  bool join = false;
   {
     std::unique_lock<std::mutex> lock(d.mu);
     if (d.closed) return Status::Ok();
+    join = !d.stop_ticker;  // only the first closer joins the thread
+    d.stop_ticker = true;
+    d.ticker_cv.notify_all();
   }
+  if (join && d.ticker.joinable()) d.ticker.join();
   Status st = Checkpoint();
   std::unique_lock<std::mutex> lock(d.mu);
   if (d.closed) return Status::Ok();
