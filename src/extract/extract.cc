@@ -294,9 +294,18 @@ std::string LocationPath(const Unit& unit, uint64_t line, int32_t field) {
   if (!unit.locate) return unit.path;
   std::string loc = unit.locate(line, field);
   if (loc.empty()) return unit.path;
-  size_t bang = unit.path.rfind('!');
-  if (bang == std::string::npos) return unit.path + "!" + loc;
-  return unit.path.substr(0, bang) + "!" + loc;
+  // loc is "<sheet>!<cell>"; the sheet (which may itself hold '!') is the
+  // last component of unit.path, and is replaced by loc.
+  size_t cell = loc.rfind('!');
+  if (cell != std::string::npos) {
+    std::string sheet_suffix = "!" + loc.substr(0, cell);
+    if (unit.path.size() > sheet_suffix.size() &&
+        unit.path.compare(unit.path.size() - sheet_suffix.size(), sheet_suffix.size(),
+                          sheet_suffix) == 0) {
+      return unit.path.substr(0, unit.path.size() - sheet_suffix.size()) + "!" + loc;
+    }
+  }
+  return unit.path + "!" + loc;
 }
 
 }  // namespace mamori::extract

@@ -165,3 +165,26 @@ TEST(ExtractOoxml, DateStyledNumbersRenderAsDates) {
 
 }  // namespace
 }  // namespace mamori::extract
+
+namespace mamori::extract {
+namespace {
+
+TEST(ExtractOoxml, LocationPathWithBangInSheetName) {
+  std::string xml =
+      "<worksheet><sheetData><row r=\"4\"><c r=\"B4\" t=\"inlineStr\"><is><t>x</t></is></c>"
+      "</row></sheetData></worksheet>";
+  auto units = testing::Units(
+      "o.zip", testing::MakeZip({{"b.xlsx", testing::MakeXlsx({{"A!B", xml}}, "")}}));
+  ASSERT_EQ(units.size(), 1u) << testing::Dump(units);
+  Unit u;
+  u.path = units[0].path;
+  u.locate = units[0].locate;
+  EXPECT_EQ(u.path, "o.zip!b.xlsx!A!B");
+  EXPECT_EQ(LocationPath(u, 1, 1), "o.zip!b.xlsx!A!B!B4");
+  Unit plain;
+  plain.path = "x.csv";
+  EXPECT_EQ(LocationPath(plain, 3, 2), "x.csv");
+}
+
+}  // namespace
+}  // namespace mamori::extract
