@@ -25,11 +25,12 @@ trap cleanup EXIT
 
 "$M" serve --init --data "$W/data" --keys "$W/keys" >"$W/init.out"
 TOKEN=$(sed -n 's/^    \([A-Za-z0-9_-]\{20,\}\)$/\1/p' "$W/init.out")
-"$M" serve --data "$W/data" --keys "$W/keys" --listen 127.0.0.1:$VPORT >"$W/vault.out" 2>&1 &
+"$M" serve --data "$W/data" --keys "$W/keys" --listen 127.0.0.1:$VPORT ${VAULT_FLAGS:-} >"$W/vault.out" 2>&1 &
 echo $! >"$W/vault.pid"
 CA=$W/data/pki/ca.crt
-for _ in $(seq 1 100); do
+for i in $(seq 1 600); do
   curl -sf --cacert "$CA" https://127.0.0.1:$VPORT/v1/health >/dev/null && break
+  if [ "$i" = 600 ]; then echo "vault did not start:"; cat "$W/vault.out"; exit 2; fi
   sleep 0.1
 done
 PW="$W/pw"; printf 'Kumo-7tsuki&Hoshi9\n' >"$PW"
@@ -51,6 +52,8 @@ export MAMORI_PROFILE=$W/user
 
 mkdir -p "$W/www"
 head -c "${MB}M" /dev/urandom >"$W/www/big.bin"
+# nginx workers run unprivileged: let them traverse to the (random, non-personal) file.
+chmod 711 "$W"; chmod 755 "$W/www"; chmod 644 "$W/www/big.bin"
 
 # nginx over TLS on loopback, same server certificate.
 cat >"$W/nginx.conf" <<NGINX

@@ -25,7 +25,7 @@ else
   nohup "$BIN" serve --data "$DATA" --keys "$KEYS" --listen "$LISTEN" \
     >var/vault.out 2>&1 &
   echo $! >var/vault.pid
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     if curl -sf --cacert "$DATA/pki/ca.crt" "https://127.0.0.1:$PORT/v1/health" >/dev/null 2>&1; then
       break
     fi

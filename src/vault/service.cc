@@ -355,6 +355,7 @@ Result<InitResult> Vault::Initialize(const VaultOptions& o, const std::string& a
   ::chmod(data.c_str(), 0700);
   ::chmod((data / "pki").c_str(), 0700);
   fs::create_directories(keyring.parent_path(), ec);
+  ::chmod(keyring.parent_path().c_str(), 0700);
   ASSIGN_OR_RETURN(crypto::Keyring ring, crypto::Keyring::Create(keyring.string()));
 
   ASSIGN_OR_RETURN(KeyAndCert ca, CreateCa("mamori vault CA", 3650));
