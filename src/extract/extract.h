@@ -41,12 +41,14 @@ struct Budgets {
 // What one unit of text is.
 struct Unit {
   std::string path;  // display path, members joined with '!'
-  std::string
-      format;  // "text", "csv", "tsv", "xlsx", "docx", "pptx", "pdf", "eml", "json", "html", ...
+  // "text", "csv", "tsv", "json", "html", "html-table", "docx", "xlsx", "pptx",
+  // "pdf", "pdf-no-text", "eml-headers", "binary", "image"; on error units also
+  // "encrypted", "budget", "archive", "xml", ... (see docs/extract.md).
+  std::string format;
   std::string encoding;   // the source encoding that was decoded, e.g. "SHIFT_JIS"
   std::string_view text;  // UTF-8, valid only during the visitor call
-  // 0 for plain text; ',' or '\t' when the first line is a header row whose
-  // cells name the columns (CSV, TSV, xlsx sheets rendered as TSV).
+  // 0 for plain text; ',' '\t' ';' or '|' when the first line is a header row
+  // whose cells name the columns (CSV, TSV, xlsx sheets and HTML tables as TSV).
   char field_delimiter = 0;
   // Optional: maps (1-based line in `text`, 0-based field) to a location such
   // as "Sheet1!C7" for spreadsheets. Empty function: no cell locations.
@@ -72,7 +74,8 @@ Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets
                      const Visitor& visit);
 
 // Decodes text of unknown encoding to UTF-8 (BOM, then uchardet, then a
-// Japanese-aware fallback). Sets *encoding to the detected name.
+// Japanese-aware fallback). Sets *encoding to the detected name. Invalid
+// sequences become U+FFFD; binary data (not text) is kInvalidArgument.
 Result<std::string> DecodeToUtf8(std::string_view data, std::string* encoding);
 
 }  // namespace mamori::extract
