@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -255,26 +256,36 @@ Result<ScopeResult> ScopeFromJsonlStream(std::istream& in, const std::string& pa
   Collector c(query, labels, budgets);
   std::string line;
   uint64_t lineno = 0;
-  // Read line by line with a length budget.
-  while (true) {
-    line.clear();
-    char ch;
-    bool any = false;
-    while (in.get(ch)) {
-      any = true;
-      if (ch == '\n') break;
-      line.push_back(ch);
-      if (line.size() > budgets.max_line_bytes) {
+  auto handle = [&]() -> Status {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) return Status::Ok();
+    ASSIGN_OR_RETURN(Rec r, ParseLine(line, lineno, path));
+    return c.Add(r);
+  };
+  // Read in blocks and split lines, with a per-line budget.
+  std::vector<char> buf(64 * 1024);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    const char* p = buf.data();
+    const char* end = p + n;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      const char* stop = nl ? nl : end;
+      if (line.size() + (stop - p) > budgets.max_line_bytes) {
         return ResourceExhausted(fmt::format("{}:{}: line longer than {} bytes", path, lineno + 1,
                                              budgets.max_line_bytes));
       }
+      line.append(p, stop);
+      if (!nl) break;
+      RETURN_IF_ERROR(handle());
+      line.clear();
+      p = nl + 1;
     }
-    if (!any) break;
-    ++lineno;
-    if (line.empty() || line == "\r") continue;
-    ASSIGN_OR_RETURN(Rec r, ParseLine(line, lineno, path));
-    RETURN_IF_ERROR(c.Add(r));
   }
+  if (!line.empty()) RETURN_IF_ERROR(handle());
   if (in.bad()) return Unavailable(fmt::format("{}: read error", path));
   return c.Finish();
 }
