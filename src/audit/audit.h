@@ -142,6 +142,12 @@ struct LogOptions {
   // the injected clock whether the interval has passed, so tests with a
   // FakeClock that does not move see no background checkpoints.
   bool background_checkpoints = true;
+  // If set, every checkpoint line is also written (atomically, replacing the
+  // previous one) to this file once it is durable in the log. Put it where
+  // the log's host cannot roll it back (another volume, a mount synced
+  // off-host); `mamori audit verify --anchor FILE` then detects truncation
+  // after the last checkpoint. Failing to write it fails the log (closed).
+  std::string checkpoint_copy_path;
   // Budget for one serialised record; a larger record is refused
   // (ResourceExhausted) and the log stays usable.
   size_t max_record_bytes = 64 * 1024;
@@ -260,6 +266,9 @@ struct VerifyOptions {
   std::string log_path;
   PublicKey public_key;
   std::optional<Head> head;  // an externally stored head to check against
+  // A checkpoint line stored elsewhere (LogOptions::checkpoint_copy_path).
+  // It must be signed by public_key; the log must contain it.
+  std::optional<std::string> anchor_checkpoint;
   Env* env = nullptr;
   size_t max_line_bytes = 1 << 20;
   size_t max_problems = 100;  // stop listing after this many

@@ -340,6 +340,70 @@ TEST_F(AuditTest, TruncationAfterLastCheckpointNeedsTheHead) {
   EXPECT_THAT(rep.problems[0].message, HasSubstr("records 5..6 were removed"));
 }
 
+TEST_F(AuditTest, CheckpointCopyAnchorsTruncation) {
+  auto opts = Options();
+  std::string anchor_path = (dir_ / "anchor.ckpt").string();
+  opts.checkpoint_copy_path = anchor_path;
+  auto log = Log::Open(opts).value();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(Rec("u")).ok());
+  auto copy = internal::ParseLine(Lines(Slurp(anchor_path))[0]).value();
+  EXPECT_EQ(copy.seq, 4u);  // the checkpoint after record 4
+  ASSERT_TRUE(log->Append(Rec("u")).ok());
+  log.reset();  // Close: checkpoint at seq 6, copied
+  std::string anchor = Slurp(anchor_path);
+  EXPECT_EQ(internal::ParseLine(Lines(anchor)[0]).value().seq, 6u);
+  const std::string good = Slurp(path_);
+  auto verify = [&] {
+    VerifyOptions v;
+    v.log_path = path_;
+    v.public_key = pub_;
+    v.anchor_checkpoint = anchor;
+    return Verify(v);
+  };
+  EXPECT_TRUE(verify()->ok()) << verify()->ToString();
+
+  // Cut records 5, 6 and the final checkpoint: the file alone looks fine.
+  auto lines = Lines(good);
+  lines.resize(LineOf(lines, 4) + 2);
+  Spit(path_, Join(lines));
+  EXPECT_TRUE(DoVerify().ok());
+  auto rep = verify().value();
+  ASSERT_EQ(rep.problems.size(), 1u) << rep.ToString();
+  EXPECT_EQ(rep.problems[0].kind, ProblemKind::kTruncated);
+  EXPECT_THAT(rep.problems[0].message, HasSubstr("truncated after seq 4"));
+  EXPECT_THAT(rep.problems[0].message, HasSubstr("records 5..6 were removed"));
+
+  // Cut only the final checkpoint.
+  lines = Lines(good);
+  lines.pop_back();
+  Spit(path_, Join(lines));
+  rep = verify().value();
+  ASSERT_EQ(rep.problems.size(), 1u) << rep.ToString();
+  EXPECT_THAT(rep.problems[0].message, HasSubstr("missing from the end"));
+
+  // An anchor must be a checkpoint signed by the given key.
+  auto other = GenerateKeyPair((dir_ / "other").string()).value();
+  VerifyOptions v;
+  v.log_path = path_;
+  v.public_key = other;
+  v.anchor_checkpoint = anchor;
+  EXPECT_EQ(Verify(v).status().code(), StatusCode::kInvalidArgument);
+  v.public_key = pub_;
+  v.anchor_checkpoint = Lines(good)[0];  // a record, not a checkpoint
+  EXPECT_EQ(Verify(v).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(AuditTest, FailingCheckpointCopyFailsClosed) {
+  auto opts = Options();
+  opts.checkpoint_copy_path = (dir_ / "no-such-dir" / "anchor.ckpt").string();
+  auto log = Log::Open(opts).value();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append(Rec("u")).ok());
+  auto r = log->Append(Rec("u"));  // the 4th record triggers a checkpoint
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("copying the checkpoint"));
+  EXPECT_FALSE(log->Append(Rec("u")).ok());
+}
+
 TEST_F(AuditTest, HeadMismatchWhenRewrittenUpToHead) {
   Build(3);
   ReaderOptions ro;

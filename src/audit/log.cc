@@ -6,6 +6,7 @@
 
 #include "audit/audit.h"
 #include "audit/format.h"
+#include "common/file_util.h"
 
 namespace mamori::audit {
 
@@ -86,8 +87,9 @@ class Log::Impl {
       if (stop_ticker || closed || !failed.ok()) continue;
       if (records_since_checkpoint > 0 &&
           opts.clock->NowMicros() - last_checkpoint_micros >= opts.checkpoint_every_micros) {
-        uint64_t ticket = QueueCheckpointLocked();
-        (void)WaitDurable(lock, ticket);  // a failure is reported to the next Append
+        std::string line;
+        uint64_t ticket = QueueCheckpointLocked(&line);
+        (void)CheckpointDurable(lock, ticket, line);  // a failure is reported to the next Append
       }
     }
   }
@@ -100,16 +102,43 @@ class Log::Impl {
   }
 
   // Queues a checkpoint line over the current chain state. mu held.
-  uint64_t QueueCheckpointLocked() {
+  uint64_t QueueCheckpointLocked(std::string* line_out) {
     int64_t now = opts.clock->NowMicros();
     std::string body = internal::CheckpointBody(next_seq - 1, last_hash, now, *key);
     std::string hash;
-    pending += internal::MakeLine(body, &hash);
+    std::string line = internal::MakeLine(body, &hash);
+    pending += line;
+    *line_out = std::move(line);
     last_hash = hash;
     records_since_checkpoint = 0;
     last_checkpoint_micros = now;
     pending_last_ticket = next_ticket++;
     return pending_last_ticket;
+  }
+
+  // Waits for a queued checkpoint to be durable, then copies it to
+  // opts.checkpoint_copy_path (atomically; newer copies win). mu held.
+  std::mutex copy_mu;
+  uint64_t copied_ticket = 0;
+  Status CheckpointDurable(std::unique_lock<std::mutex>& lock, uint64_t ticket,
+                           const std::string& line) {
+    RETURN_IF_ERROR(WaitDurable(lock, ticket));
+    if (opts.checkpoint_copy_path.empty()) return Status::Ok();
+    lock.unlock();
+    Status st;
+    {
+      std::lock_guard<std::mutex> c(copy_mu);
+      if (ticket > copied_ticket) {
+        st = WriteFileAtomic(opts.checkpoint_copy_path, line, 0644);
+        if (st.ok()) copied_ticket = ticket;
+      }
+    }
+    lock.lock();
+    if (!st.ok()) {
+      SetFailed(st.WithContext("copying the checkpoint to " + opts.checkpoint_copy_path));
+      return failed;
+    }
+    return Status::Ok();
   }
 
   // Waits until `ticket` is durable, writing the pending batch or starting
@@ -280,7 +309,11 @@ Result<uint64_t> Log::Append(Record record) {
   ++d.records_since_checkpoint;
   if (d.records_since_checkpoint >= d.opts.checkpoint_every_records ||
       d.opts.clock->NowMicros() - d.last_checkpoint_micros >= d.opts.checkpoint_every_micros) {
-    ticket = d.QueueCheckpointLocked();
+    std::string line;
+    ticket = d.QueueCheckpointLocked(&line);
+    Status st = d.CheckpointDurable(lock, ticket, line);
+    if (!st.ok()) return st;
+    return seq;
   }
   Status st = d.WaitDurable(lock, ticket);
   if (!st.ok()) return st;
@@ -296,8 +329,9 @@ Status Log::Checkpoint() {
     // Nothing new; still wait for whatever is queued (it may end in a checkpoint).
     return d.WaitDurable(lock, d.next_ticket - 1);
   }
-  uint64_t ticket = d.QueueCheckpointLocked();
-  return d.WaitDurable(lock, ticket);
+  std::string line;
+  uint64_t ticket = d.QueueCheckpointLocked(&line);
+  return d.CheckpointDurable(lock, ticket, line);
 }
 
 Status Log::Close() {

@@ -59,6 +59,20 @@ Result<VerifyReport> Verify(const VerifyOptions& options) {
   LineReader lines(std::move(file), options.max_line_bytes);
   const std::string want_key = options.public_key.Hex();
 
+  std::optional<Entry> anchor;
+  if (options.anchor_checkpoint) {
+    std::string a = *options.anchor_checkpoint;
+    while (!a.empty() && (a.back() == '\n' || a.back() == '\r' || a.back() == ' ')) a.pop_back();
+    auto parsed = internal::ParseLine(a);
+    if (!parsed.ok() || parsed->kind != Entry::kCheckpoint || parsed->hash != parsed->computed)
+      return InvalidArgument("the anchor is not a checkpoint line from an audit log" +
+                             (parsed.ok() ? std::string() : ": " + parsed.status().message()));
+    if (parsed->key != want_key || !internal::CheckpointSignatureValid(*parsed, options.public_key))
+      return InvalidArgument("the anchor checkpoint is not signed by the given public key");
+    anchor = std::move(parsed).value();
+  }
+  bool anchor_found = false;
+
   VerifyReport rep;
   rep.last_hash = internal::kGenesisHash;
   size_t dropped = 0;
@@ -199,6 +213,7 @@ Result<VerifyReport> Verify(const VerifyOptions& options) {
       }
     }
 
+    if (anchor && !is_record && e.hash == anchor->hash && !line_problem) anchor_found = true;
     if (is_record) {
       ++rep.records;
       ++rep.records_after_last_checkpoint;
@@ -238,6 +253,22 @@ Result<VerifyReport> Verify(const VerifyOptions& options) {
       add(ProblemKind::kHeadMismatch, end, options.head->seq,
           "record " + std::to_string(options.head->seq) +
               ": hash differs from the head anchor: the log was rewritten up to that record");
+    }
+  }
+  if (anchor && !anchor_found) {
+    LineReader::Line end;
+    end.number = 0;
+    if (anchor->seq >= max_seq) {
+      add(ProblemKind::kTruncated, end, max_seq,
+          "truncated after seq " + std::to_string(max_seq) + ": the anchored checkpoint (signed " +
+              FormatRfc3339Micros(anchor->time_micros) + ") covers seq " +
+              std::to_string(anchor->seq) +
+              (anchor->seq > max_seq ? ", so " + Range(max_seq + 1, anchor->seq) + " were removed"
+                                     : " but is missing from the end of the log"));
+    } else {
+      add(ProblemKind::kHeadMismatch, end, anchor->seq,
+          "the anchored checkpoint at seq " + std::to_string(anchor->seq) +
+              " is not in the log: the log was rewritten up to it or the checkpoint removed");
     }
   }
   if (dropped > 0) {

@@ -8,6 +8,7 @@
 
 #include "audit/audit.h"
 #include "cli/command.h"
+#include "common/file_util.h"
 
 namespace mamori::cli {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 int ExitFor(const Status& st) { return st.code() == StatusCode::kDataLoss ? 1 : 2; }
 
 struct VerifyArgs {
-  std::string log, pubkey, head;
+  std::string log, pubkey, head, anchor;
 };
 struct ExportArgs {
   std::string log, format = "jsonl", since, until, hostname;
@@ -44,6 +45,14 @@ int RunVerify(const VerifyArgs& a) {
       return 2;
     }
     v.head = *head;
+  }
+  if (!a.anchor.empty()) {
+    auto text = ReadFile(a.anchor, 4096);
+    if (!text.ok()) {
+      PrintError("--anchor: " + text.status().ToString());
+      return 2;
+    }
+    v.anchor_checkpoint = *text;
   }
   auto rep = audit::Verify(v);
   if (!rep.ok()) {
@@ -151,6 +160,9 @@ void Setup(CLI::App& app, int* exit_code) {
       ->required();
   verify->add_option("--head", verify_args->head,
                      "SEQ:HASH stored elsewhere by `mamori audit head`; detects truncation");
+  verify->add_option(
+      "--anchor", verify_args->anchor,
+      "checkpoint copy written by the log (checkpoint_copy_path); detects truncation");
   verify->callback([verify_args, exit_code] { *exit_code = RunVerify(*verify_args); });
 
   auto export_args = std::make_shared<ExportArgs>();
