@@ -157,6 +157,8 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
     }
   }
   r.numeric_prefixes = StringList(doc["numeric_prefixes"], "numeric_prefixes", where, &err);
+  if (doc["letters_before"]) r.letters_before = doc["letters_before"].as<uint32_t>();
+  if (doc["letters_after"]) r.letters_after = doc["letters_after"].as<uint32_t>();
   r.examples = StringList(doc["examples"], "examples", where, &err);
   r.negative_examples = StringList(doc["negative_examples"], "negative_examples", where, &err);
   if (!err.ok()) return err;

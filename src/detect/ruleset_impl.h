@@ -39,6 +39,8 @@ struct CompiledRule {
   // 1234-5678-9018; [12] is 123456789018).
   std::vector<std::vector<DigitGroup>> numeric;
   std::vector<std::string> numeric_prefixes;  // e.g. "T" for invoice numbers
+  uint32_t letters_before = 0;                // letters right before the digits (passport: 2)
+  uint32_t letters_after = 0;                 // letters right after (residence card: 2)
   ValidatorKind validator = ValidatorKind::kNone;
   Scores scores;
   bool context_required = false;

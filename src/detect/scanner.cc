@@ -18,6 +18,7 @@
 #include "detect/ruleset_impl.h"
 #include "detect/text.h"
 #include "detect/validate.h"
+#include "detect/validators.h"
 
 namespace mamori::detect {
 namespace {
@@ -288,6 +289,26 @@ class ScannerImpl final : public Scanner {
     tok_pos_ += i;
   }
 
+  static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b) {
+    switch (kind) {
+      case ValidatorKind::kMyNumber:
+      case ValidatorKind::kCorporateNumber:
+      case ValidatorKind::kLuhnCard:
+      case ValidatorKind::kDriversLicense:
+        break;
+      default:
+        return true;
+    }
+    std::string d = DigitsOf(s.substr(a, b - a));
+    switch (kind) {
+      case ValidatorKind::kMyNumber: return IsValidMyNumber(d);
+      case ValidatorKind::kCorporateNumber: return IsValidCorporateNumber(d);
+      case ValidatorKind::kLuhnCard: return IsLuhnValid(d) && !CardBrand(d).empty();
+      case ValidatorKind::kDriversLicense: return IsValidDriversLicense(d);
+      default: return true;
+    }
+  }
+
   template <typename G>
   void OfferShapes(std::string_view s, const std::vector<G>& groups) {
     for (size_t a = 0; a < groups.size(); ++a) {
@@ -302,10 +323,13 @@ class ScannerImpl final : public Scanner {
             for (size_t k = 0; k < n && fits; ++k)
               fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
             if (!fits) continue;
+            // Check digits first: nine in ten random numbers stop here.
+            if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end)) break;
             Candidate c;
             c.start = tok_pos_ + groups[a].start;
             c.end = tok_pos_ + groups[b].end;
             c.rule = static_cast<int>(r);
+            if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) continue;
             // An invoice registration number: "T" (and a separator) before the digits.
             // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
             uint64_t abs = c.start;
@@ -331,7 +355,52 @@ class ScannerImpl final : public Scanner {
     }
   }
 
+  // Passport and residence-card shapes: letters right before (and after) the
+  // digits, optionally across one separator ("TK1234567", "AB 12345678 CD").
+  bool Lettered(const CompiledRule& rule, Candidate* c) {
+    auto letter = [](uint32_t cp) { return IsAsciiLetterCp(FoldWidth(cp)); };
+    if (rule.letters_before) {
+      std::string_view before = Bytes(c->start > 32 ? c->start - 32 : 0, c->start);
+      size_t at = before.size(), n = 0;
+      uint32_t cp = DecodeBefore(before, at, &n);
+      if (n && IsSeparatorCp(FoldWidth(cp))) at -= n;
+      for (uint32_t k = 0; k < rule.letters_before; ++k) {
+        cp = DecodeBefore(before, at, &n);
+        if (!n || !letter(cp)) return false;
+        at -= n;
+      }
+      cp = DecodeBefore(before, at, &n);
+      if (n && letter(cp)) return false;  // more letters: a word, not a code
+      c->start -= before.size() - at;
+    }
+    if (rule.letters_after) {
+      std::string_view after = Bytes(c->end, c->end + 32);
+      size_t at = 0, n = 0;
+      if (at < after.size()) {
+        uint32_t cp = DecodeAt(after, at, &n);
+        if (IsSeparatorCp(FoldWidth(cp))) at += n;
+      }
+      for (uint32_t k = 0; k < rule.letters_after; ++k) {
+        if (at >= after.size()) return false;
+        uint32_t cp = DecodeAt(after, at, &n);
+        if (!letter(cp)) return false;
+        at += n;
+      }
+      c->end += at;
+    }
+    return true;
+  }
+
   void Process(bool finishing) {
+    // Keep keyword hits ordered by end offset (Vectorscan reports them nearly so).
+    if (!std::is_sorted(keywords_.begin() + static_cast<long>(keywords_sorted_), keywords_.end(),
+                        [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; })) {
+      std::sort(keywords_.begin() + static_cast<long>(keywords_sorted_), keywords_.end(),
+                [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
+    }
+    std::inplace_merge(keywords_.begin(), keywords_.begin() + static_cast<long>(keywords_sorted_),
+                       keywords_.end(), [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
+    keywords_sorted_ = keywords_.size();
     // 0. Numeric candidates from the digit tokenizer.
     TokenizeNumbers(finishing);
     // 1. Turn raw matches into candidates (drop the {ND} prefix byte).
@@ -388,6 +457,7 @@ class ScannerImpl final : public Scanner {
     uint64_t keep = std::min({frontier, walker_offset_, tok_pos_});
     keep = keep > max_window_before_ + 64 ? keep - max_window_before_ - 64 : 0;
     while (!keywords_.empty() && keywords_.front().end < keep) keywords_.pop_front();
+    keywords_sorted_ = keywords_.size();
     uint64_t tail = rs_.max_candidate_width + 64;
     uint64_t byte_keep = std::min(keep, data_end_ > tail ? data_end_ - tail : 0);
     if (byte_keep > buf_base_ + (1 << 20) || (finishing && byte_keep > buf_base_)) {
@@ -589,7 +659,14 @@ class ScannerImpl final : public Scanner {
     std::vector<std::string> words = c.header_context;
     int64_t best_pos = INT64_MAX, best_neg = INT64_MAX;
     std::string pos_word, neg_word;
-    for (const auto& k : keywords_) {
+    // keywords_ is ordered by end offset: start at the first one in the window.
+    uint64_t window_start = std::max<uint64_t>(rule.window_before, rule.negative_window) + 8;
+    window_start = start > window_start ? start - window_start : 0;
+    auto first = std::lower_bound(keywords_.begin(), keywords_.end(), window_start,
+                                  [](const KeywordHit& k, uint64_t v) { return k.end < v; });
+    for (auto it = first; it != keywords_.end(); ++it) {
+      const KeywordHit& k = *it;
+      if (k.start > end + rule.window_after + 64) break;
       if (k.rule != c.rule) continue;
       int64_t d;
       if (k.end <= start) {
@@ -705,6 +782,7 @@ class ScannerImpl final : public Scanner {
 
   std::vector<RawMatch> raw_;
   std::deque<KeywordHit> keywords_;
+  size_t keywords_sorted_ = 0;  // keywords_[0, keywords_sorted_) is ordered by end
   std::vector<Candidate> unpositioned_;
   std::vector<Candidate> pending_;
   std::vector<Finding> settled_;

@@ -212,7 +212,7 @@ bool LooksLikeNameCell(std::string_view s) {
   return has_letter && chars >= 2 && chars <= 30;
 }
 
-const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "口座名義",
+const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "担当者", "口座名義",
                                    "名義人", "ご氏名", "お名前", "氏名", "名前", "受取人", "担当",
                                    "名義"};
 const char* const kHonorifics[] = {"先生", "様", "さん", "殿", "氏", "君"};
@@ -456,10 +456,25 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
         v.ok = true;
         break;
       }
-      size_t end = ExtendAddress(text, e);
+      // The pattern ends one kanji after the prefecture; the municipality
+      // (市, 区, 町, 村 or 郡) must follow within eight characters.
+      size_t muni = std::string_view::npos;
+      size_t pos = e - 3;  // the kanji the pattern matched
+      for (int k = 0; k < 8 && pos < text.size(); ++k) {
+        size_t n;
+        uint32_t cp = DecodeAt(text, pos, &n);
+        if (!IsKanjiCp(cp) && !(k > 0 && IsKanaCp(cp))) break;
+        pos += n;
+        if (k > 0 && (cp == 0x5E02 || cp == 0x533A || cp == 0x753A || cp == 0x6751 || cp == 0x90E1)) {
+          muni = pos;
+          break;
+        }
+      }
+      if (muni == std::string_view::npos) break;
+      size_t end = ExtendAddress(text, muni);
       std::string_view addr = text.substr(s, end - s);
       v.end = end;
-      v.structured = DigitsOf(text.substr(e, end - e)).size() > 0;
+      v.structured = DigitsOf(text.substr(muni, end - muni)).size() > 0;
       v.normalized = FoldNoSpace(addr);
       v.ok = true;
       break;
@@ -506,6 +521,34 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       // "丸山 麻衣 <mai@…>" — likewise for a display name before an address.
       size_t body_end = span.size();
       bool display = false;  // a display name or signature: the whole text is the name
+      {
+        // Display names and signatures match on their last character only;
+        // walk back over the name ("丸山 麻衣").
+        bool before_paren = span.size() >= 2 && (span[span.size() - 2] == '<' || span[span.size() - 2] == '(');
+        bool before_fw = span.size() >= 4 && span.substr(span.size() - 4, 3) == "\xEF\xBC\x88";
+        if (before_paren || before_fw) {
+          size_t ns2 = s;
+          int chars = 0, spaces = 0;
+          while (ns2 > 0 && chars < 11) {
+            size_t n;
+            uint32_t cp = FoldWidth(DecodeBefore(text, ns2, &n));
+            if (n == 0) break;
+            if (IsKanjiCp(cp) || IsKanaCp(cp)) {
+              ns2 -= n;
+              ++chars;
+            } else if (cp == ' ' && spaces == 0 && chars > 0) {
+              ns2 -= n;
+              ++spaces;
+            } else {
+              break;
+            }
+          }
+          while (ns2 < s && text[ns2] == ' ') ++ns2;
+          s = ns2;
+          span = text.substr(s, e - s);
+          v.start = s;
+        }
+      }
       if (span.size() >= 2 && (span[span.size() - 2] == '<' || span[span.size() - 2] == '(')) {
         body_end = span.size() - 2;
         display = true;
