@@ -39,8 +39,13 @@ int RunMilter(const MilterArgs& a) {
     return 2;
   }
   if (a.check) {
+    auto inspector = MakeDetectInspector(policy->budgets, HashKey());
+    if (!inspector.ok()) {
+      cli::PrintError(inspector.status().ToString());
+      return 2;
+    }
     std::cout << "mail policy OK: " << policy->internal_domains.size() << " internal domains, "
-              << policy->partner_domains.size() << " partner domains\n";
+              << policy->partner_domains.size() << " partner domains; detection rules OK\n";
     return 0;
   }
   std::error_code ec;
@@ -70,12 +75,14 @@ int RunMilter(const MilterArgs& a) {
   }
   std::unique_ptr<ContentInspector> inspector;
   auto made = MakeDetectInspector(policy->budgets, *key);
-  if (made.ok()) {
-    inspector = std::move(*made);
-  } else {
-    std::cerr << "mamori milter: warning: " << made.status().ToString()
-              << "; external mail will be tempfailed\n";
+  if (!made.ok()) {
+    // Refuse to start: Postfix tempfails (milter_default_action) until the
+    // rules are fixed, and the service manager shows why.
+    cli::PrintError(made.status().ToString() +
+                    " (the mail guard cannot inspect mail without the detection rules)");
+    return 2;
   }
+  inspector = std::move(*made);
   StoreSink sink(holds->get(), audit->get(), *key);
   SessionDeps deps;
   deps.policy = &*policy;
