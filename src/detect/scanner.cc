@@ -9,6 +9,9 @@
 // its context window needs have arrived, or at Finish(). Settled findings are
 // released in stream order once no later candidate can overlap them.
 #include <hs/hs.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -193,6 +196,32 @@ class ScannerImpl final : public Scanner {
     return std::string_view(buf_).substr(a - buf_base_, b - a);
   }
 
+  // Bytes before the first ASCII digit or 0xEF (the lead byte of a full-width
+  // digit) in p[0, n); n if none. Sixteen bytes at a time.
+  static size_t SkipToDigit(const char* p, size_t n) {
+    size_t k = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_set1_epi8('0' - 128);
+    const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF));
+    const __m128i bias = _mm_set1_epi8(-128);
+    const __m128i nine = _mm_set1_epi8('9' - 128);
+    for (; k + 16 <= n; k += 16) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      __m128i sv = _mm_xor_si128(v, bias);  // unsigned order as signed
+      __m128i ge0 = _mm_cmpgt_epi8(sv, _mm_sub_epi8(zero, _mm_set1_epi8(1)));
+      __m128i le9 = _mm_cmplt_epi8(sv, _mm_add_epi8(nine, _mm_set1_epi8(1)));
+      __m128i hit = _mm_or_si128(_mm_and_si128(ge0, le9), _mm_cmpeq_epi8(v, ef));
+      int mask = _mm_movemask_epi8(hit);
+      if (mask) return k + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    for (; k < n; ++k) {
+      unsigned char c = p[k];
+      if ((c >= '0' && c <= '9') || c == 0xEF) return k;
+    }
+    return n;
+  }
+
   // Digit at s[i] (ASCII or full-width); sets *len.
   static bool DigitAt(std::string_view s, size_t i, size_t* len) {
     unsigned char c = s[i];
@@ -235,15 +264,7 @@ class ScannerImpl final : public Scanner {
     std::vector<Group> groups;
     while (i < limit) {
       // Skip to the next digit: ASCII digits or the 0xEF lead of a full-width one.
-      const char* p = s.data() + i;
-      size_t rest = limit - i;
-      size_t k = 0;
-      while (k < rest) {
-        unsigned char c = p[k];
-        if ((c >= '0' && c <= '9') || c == 0xEF) break;
-        ++k;
-      }
-      i += k;
+      i += SkipToDigit(s.data() + i, limit - i);
       if (i >= limit) break;
       size_t dl;
       if (!DigitAt(s, i, &dl)) {
