@@ -253,7 +253,7 @@ class ScanCommand {
         return Status::Ok();
       }
       ++r.unit_count;
-      if (u.format == "binary" || u.format == "image") {
+      if (u.format == "binary" || u.format == "image" || u.format == "pdf-no-text") {
         r.not_inspected.push_back(u.path);
         return Status::Ok();
       }
