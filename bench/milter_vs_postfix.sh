@@ -90,6 +90,7 @@ if [ -z "${MAMORI_RULES_DIR:-}" ] && git -C "$ROOT" rev-parse HEAD >/dev/null 2>
   export MAMORI_RULES_DIR=$W/rules/detect
 fi
 "$MAMORI" milter --listen "inet:127.0.0.1:$MILTER_PORT" --policy "$W/policy" --state "$W/state" \
+  --threads "${MILTER_THREADS:-0}" \
   >"$W/milter.log" 2>&1 &
 PIDS+=($!)
 # The same milter without content inspection, to separate protocol cost from scanning.

@@ -95,7 +95,8 @@ int RunMilter(const MilterArgs& a) {
   ServerOptions so;
   so.listen = a.listen;
   so.tick_seconds = std::max<uint32_t>(1, a.tick_seconds);
-  so.threads = a.threads > 0 ? a.threads : std::max(2u, std::thread::hardware_concurrency());
+  // Scans and audit fsyncs block a thread; twice the cores keeps the protocol moving.
+  so.threads = a.threads > 0 ? a.threads : std::max(4u, 2 * std::thread::hardware_concurrency());
   // 一時保留: release delayed mail whose time has come (unless discarded).
   so.on_tick = [hs, aw, &postfix] {
     int64_t now = Clock::Real().NowMicros();
@@ -145,7 +146,8 @@ void Setup(CLI::App& app, int* exit_code) {
                   "Ed25519 signing key for the shared audit log (mamori audit keygen)");
   cmd->add_option("-c,--postfix-config", args->postfix_config,
                   "Postfix config directory, for releasing delayed mail");
-  cmd->add_option("--threads", args->threads, "Worker threads (default: cores, at least 2)");
+  cmd->add_option("--threads", args->threads,
+                  "Worker threads (default: twice the cores, at least 4)");
   cmd->add_option("--tick-seconds", args->tick_seconds,
                   "How often delayed (一時保留) mail is checked for release")
       ->capture_default_str();
