@@ -28,7 +28,8 @@ std::shared_ptr<const RuleSet> Rules() {
   static std::shared_ptr<const RuleSet> rules = [] {
     auto r = RuleSet::LoadDefault();
     if (!r.ok()) {
-      std::fprintf(stderr, "detect_bench: cannot load the rules: %s\n", r.status().ToString().c_str());
+      std::fprintf(stderr, "detect_bench: cannot load the rules: %s\n",
+                   r.status().ToString().c_str());
       std::exit(2);
     }
     return *r;
@@ -134,7 +135,8 @@ void BM_ScanProse16MB(benchmark::State& state) {
     found = r->size();
   }
   state.counters["findings"] = static_cast<double>(found);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
 }
 
 void BM_ScannerStream64K(benchmark::State& state) {
@@ -164,7 +166,8 @@ void BM_ScannerStream64K(benchmark::State& state) {
     found += (*s)->TakeFindings().size();
   }
   state.counters["findings"] = static_cast<double>(found);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(text.size()));
 }
 
 // UTF-8 -> `charset` with glibc iconv (only to prepare input; not measured).
@@ -188,7 +191,7 @@ void BM_Decode(benchmark::State& state, const char* charset) {
   while (!utf8.empty() && (static_cast<unsigned char>(utf8.back()) & 0xC0) == 0x80) utf8.pop_back();
   if (!utf8.empty() && static_cast<unsigned char>(utf8.back()) >= 0xC0) utf8.pop_back();
   std::string data = std::string(charset) == "UTF-16LE" ? "\xFF\xFE" + Encode(utf8, charset)
-                                                          : Encode(utf8, charset);
+                                                        : Encode(utf8, charset);
   if (data.empty()) {
     state.SkipWithError("iconv cannot encode the sample");
     return;
@@ -203,15 +206,18 @@ void BM_Decode(benchmark::State& state, const char* charset) {
     benchmark::DoNotOptimize(r->data());
   }
   state.SetLabel(detected);
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(data.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(data.size()));
 }
 
 int RegisterAll() {
   for (const Sample& s : kSamples) {
-    benchmark::RegisterBenchmark((std::string("BM_ScanSmall/") + s.name).c_str(), BM_ScanSmall, s.text);
+    benchmark::RegisterBenchmark((std::string("BM_ScanSmall/") + s.name).c_str(), BM_ScanSmall,
+                                 s.text);
   }
   benchmark::RegisterBenchmark("BM_ScanProse16MB", BM_ScanProse16MB)->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark("BM_ScannerStream64K", BM_ScannerStream64K)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_ScannerStream64K", BM_ScannerStream64K)
+      ->Unit(benchmark::kMillisecond);
   for (const char* cs : {"UTF-8", "CP932", "EUC-JP", "UTF-16LE"}) {
     benchmark::RegisterBenchmark((std::string("BM_Decode/") + cs).c_str(), BM_Decode, cs)
         ->Unit(benchmark::kMillisecond);
