@@ -22,11 +22,16 @@ WORK=$(mktemp -d /tmp/mamori-icap-bench.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/c-icap.pid" ] && kill "$(cat "$WORK/c-icap.pid")" 2>/dev/null || true
-  pkill -F "$WORK/c-icap.pid" 2>/dev/null || true
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  local all=("${PIDS[@]}")
+  [ -f "$WORK/squid.pids" ] && all+=($(cat "$WORK/squid.pids"))
+  for p in "${all[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 30); do
+    alive=0
+    for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for p in "${all[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -155,8 +160,10 @@ start_squid() {  # name, icap url or ""
     echo "shutdown_lifetime 1 seconds"
   } > "$WORK/$name/squid.conf"
   chown -R proxy:proxy "$WORK/$name"
-  "$SQUID" -N -f "$WORK/$name/squid.conf" 2>/dev/null & PIDS+=($!)
-  wait_port "$port"
+  # Not in PIDS: this runs in $(...); cleanup kills Squids by their pid files.
+  "$SQUID" -N -f "$WORK/$name/squid.conf" >/dev/null 2>&1 &
+  echo $! >> "$WORK/squid.pids"
+  wait_port "$port" >&2
   echo "$port"
 }
 P_ALONE=$(start_squid alone "")

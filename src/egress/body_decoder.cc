@@ -488,6 +488,10 @@ class BodyDecoderImpl : public BodyDecoder {
     } else if (type == "application/json" ||
                (type.size() > 5 && type.compare(type.size() - 5, 5, "+json") == 0)) {
       framer_ = std::make_unique<SingleUnitFramer>("json", &json_);
+    } else if (type == "text/csv") {
+      framer_ = std::make_unique<SingleUnitFramer>("body.csv", &budget_);
+    } else if (type == "text/tab-separated-values") {
+      framer_ = std::make_unique<SingleUnitFramer>("body.tsv", &budget_);
     } else {
       framer_ = std::make_unique<SingleUnitFramer>("body", &budget_);
     }

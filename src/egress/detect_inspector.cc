@@ -17,18 +17,33 @@ class DetectInspector : public Inspector {
     if (scanner_) RETURN_IF_ERROR(EndUnit());
     unit_ = std::string(name);
     ++summary_.units;
-    ASSIGN_OR_RETURN(scanner_, detect::Scanner::Create(rules_, *key_, options_));
+    // Delimited files: the header row gives each column its context.
+    detect::ScanOptions o = options_;
+    auto ends_with = [&](std::string_view ext) {
+      return unit_.size() >= ext.size() &&
+             std::equal(ext.rbegin(), ext.rend(), unit_.rbegin(), [](char a, char b) {
+               return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+             });
+    };
+    if (ends_with(".csv")) o.field_delimiter = ',';
+    if (ends_with(".tsv")) o.field_delimiter = '\t';
+    ASSIGN_OR_RETURN(scanner_, detect::Scanner::Create(rules_, *key_, o));
     return Status::Ok();
   }
+  // Text arrives in network-sized pieces (often a few KB); the scanner is
+  // fed in batches of up to kBatch bytes, which is much cheaper per byte.
+  static constexpr size_t kBatch = 1 << 20;
   Status Text(std::string_view text) override {
     if (!scanner_) RETURN_IF_ERROR(BeginUnit("body"));
     summary_.bytes += text.size();
-    RETURN_IF_ERROR(scanner_->Feed(text));
-    Collect(false);
+    if (pending_.empty() && text.size() >= kBatch) return FeedNow(text);
+    pending_.append(text);
+    if (pending_.size() >= kBatch) return Flush();
     return Status::Ok();
   }
   Status EndUnit() override {
     if (!scanner_) return Status::Ok();
+    RETURN_IF_ERROR(Flush());
     RETURN_IF_ERROR(scanner_->Finish());
     Collect(true);
     scanner_.reset();
@@ -41,6 +56,18 @@ class DetectInspector : public Inspector {
   }
 
  private:
+  Status FeedNow(std::string_view text) {
+    RETURN_IF_ERROR(scanner_->Feed(text));
+    Collect(false);
+    return Status::Ok();
+  }
+  Status Flush() {
+    if (pending_.empty()) return Status::Ok();
+    Status st = FeedNow(pending_);
+    pending_.clear();
+    return st;
+  }
+
   void Collect(bool all) {
     auto findings = scanner_->TakeFindings();
     if (findings.empty()) return;
@@ -61,6 +88,7 @@ class DetectInspector : public Inspector {
   detect::PersonCounter people_;
   std::unique_ptr<detect::Scanner> scanner_;
   std::string unit_;
+  std::string pending_;
   InspectionSummary summary_;
   int max_conf_ = -1;
 };
