@@ -214,7 +214,8 @@ bool LooksLikeNameCell(std::string_view s) {
 
 const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "担当者", "口座名義",
                                    "名義人", "ご氏名", "お名前", "氏名", "名前", "受取人", "担当",
-                                   "名義"};
+                                   "名義", "customer_name", "full_name", "fullName", "name_kana", "nameKana", "name",
+                                   "Name", "NAME"};
 const char* const kHonorifics[] = {"先生", "様", "さん", "殿", "氏", "君"};
 
 }  // namespace
@@ -463,7 +464,7 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       for (int k = 0; k < 8 && pos < text.size(); ++k) {
         size_t n;
         uint32_t cp = DecodeAt(text, pos, &n);
-        if (!IsKanjiCp(cp) && !(k > 0 && IsKanaCp(cp))) break;
+        if (!IsKanjiCp(cp) && !IsKanaCp(cp)) break;
         pos += n;
         if (k > 0 && (cp == 0x5E02 || cp == 0x533A || cp == 0x753A || cp == 0x6751 || cp == 0x90E1)) {
           muni = pos;
