@@ -196,7 +196,10 @@ struct Vault::Impl {
       return PermissionDenied("this device is locked (遠隔ロック); ask an admin");
     if (d->status == "revoked") return PermissionDenied("this device was revoked");
     if (d->status != "active") return PermissionDenied("this device is not approved yet");
-    RETURN_IF_ERROR(db->TouchDevice(d->id, Now(), c.req->source_ip));
+    // Last seen: written when the address changes or at most every 30 s, so a
+    // busy device does not cost a synchronous database write per request.
+    if (d->last_ip != c.req->source_ip || Now() - d->last_seen_micros > 30LL * 1000000)
+      RETURN_IF_ERROR(db->TouchDevice(d->id, Now(), c.req->source_ip));
     ASSIGN_OR_RETURN(User u, db->GetUser(d->user_id));
     c.user = u;
     if (u.status != "active") return PermissionDenied("this account is disabled");
