@@ -54,6 +54,11 @@ vault::Vault* GetVault() {
     std::string dir = std::filesystem::temp_directory_path() /
                       ("mamori_vault_fuzz_" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
+    static std::string cleanup_dir = dir;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(cleanup_dir, ec);
+    });
     vault::VaultOptions o;
     o.data_dir = dir + "/data";
     o.keyring_path = dir + "/kek.keyring";
