@@ -3,7 +3,8 @@
 # Squid + mamori icap, in one run, on 127.0.0.1. Prints throughput ratios for
 # 20 MB uploads and the added latency (p50/p99) for 4 KB requests.
 # Usage: bench/icap_vs_squid.sh [BUILD_DIR]   (root; squid-openssl and c-icap)
-# Env: UPLOADS (default 40), SMALL (default 2000), PARALLEL (default 4).
+# Env: UPLOADS (default 40), SMALL (default 2000), PARALLEL (default 4),
+#      PAYLOAD=log (digit-heavy log lines, default) or prose.
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +64,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
+    def setup(self):
+        super().setup()
+        import socket
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms delayed-ACK stalls
     def do_POST(self):
         left = int(self.headers.get("Content-Length", "0"))
         while left > 0:
@@ -176,7 +181,10 @@ import http.client, os, ssl, statistics, sys, threading, time
 proxy_port, ca, mode, count, par, target_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 size = 20_000_000 if mode == "big" else 4096
 # Clean, text-like payload so the inspecting service does real work.
-line = b"2026-11-23 12:00:00 INFO request handled in 12 ms, status ok, items 42\n"
+if os.environ.get("PAYLOAD", "log") == "prose":
+    line = b"The quarterly review covers sales, hiring plans and the new office layout for the team.\n"
+else:  # log lines: many digits (dates, times), the detectors' slow case
+    line = b"2026-11-23 12:00:00 INFO request handled in 12 ms, status ok, items 42\n"
 body = (line * (size // len(line) + 1))[:size]
 ctx = ssl.create_default_context(cafile=ca)
 lat, errors, lock = [], [0], threading.Lock()
@@ -212,7 +220,7 @@ PY
 run() {  # name port mode count -> "ok errors wall MB/s req/s p50 p99"
   python3 "$WORK/load.py" "$2" "$WORK/ca.pem" "$3" "$4" "$PARALLEL" "$TARGET_PORT"
 }
-echo "icap_vs_squid: $UPLOADS x 20 MB uploads and $SMALL x 4 KB requests, $PARALLEL in parallel, $(nproc) cores"
+echo "icap_vs_squid: payload ${PAYLOAD:-log}, $UPLOADS x 20 MB uploads and $SMALL x 4 KB requests, $PARALLEL in parallel, $(nproc) cores"
 declare -A BIG SMALLR
 for name in alone cicap mamori; do
   port_var=P_${name^^}; port=${!port_var}
