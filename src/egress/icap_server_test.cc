@@ -62,6 +62,7 @@ settings: {preview_bytes: 1024, spool_memory_bytes: 64KiB, spool_max_bytes: 8MiB
 categories:
   unknown: {uploads: inspect, content: {block_types: [jp.my_number], max_individuals: 100}}
   personal_storage: {uploads: block, domains: [gigafile.nu]}
+  downloads: {uploads: inspect, inspect_downloads: true, domains: [dl.test], content: {block_types: [jp.my_number]}}
   approved:
     uploads: allow
     domains: [corp.test]
@@ -461,6 +462,39 @@ TEST_F(EgressIcapServer, MalformedRequestsGet400AndClose) {
   ASSERT_TRUE(c2.Send(bad + "zz\r\nhello\r\n"));
   // Bad chunk size: the connection is closed without an answer.
   EXPECT_FALSE(c2.Read().ok);
+}
+
+TEST_F(EgressIcapServer, RespmodInspectsDownloadsWhenPolicyAsks) {
+  auto respmod = [](const std::string& host, const std::string& body) {
+    std::string req = "GET http://" + host + "/export.csv HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
+    std::string res = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n";
+    std::string out =
+        "RESPMOD icap://127.0.0.1/respmod ICAP/1.0\r\nHost: 127.0.0.1\r\nAllow: 204\r\n"
+        "Encapsulated: req-hdr=0, res-hdr=" +
+        std::to_string(req.size()) + ", res-body=" + std::to_string(req.size() + res.size()) +
+        "\r\n\r\n" + req + res;
+    out += Chunk(body) + "0\r\n\r\n";
+    return out;
+  };
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(respmod("files.dl.test", "id,number\n1,MYNUMBER\n")));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
+  ASSERT_TRUE(c.Send(respmod("files.dl.test", "id,number\n1,clean\n")));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 204 No Content");
+  // Categories without inspect_downloads are not inspected.
+  ASSERT_TRUE(c.Send(respmod("www.example.org", "MYNUMBER")));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 204 No Content");
+  auto recs = audit_.records();
+  ASSERT_GE(recs.size(), 2u);
+  EXPECT_EQ(recs[0].action, "download");
+  EXPECT_EQ(recs[0].result, "block");
+  // REQMOD to the RESPMOD service is refused.
+  ASSERT_TRUE(
+      c.Send("REQMOD icap://127.0.0.1/respmod ICAP/1.0\r\nEncapsulated: null-body=0\r\n\r\n"));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 405 Method Not Allowed for Service");
 }
 
 TEST_F(EgressIcapServer, ManyConcurrentConnections) {
