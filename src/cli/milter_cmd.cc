@@ -1,6 +1,7 @@
 // `mamori milter`: the Postfix milter (mail guard, issue 7). See docs/mail.md.
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -89,6 +90,9 @@ int RunMilter(const MilterArgs& a) {
   deps.inspector = inspector.get();
   deps.sink = &sink;
   deps.new_event_id = RandomEventId;
+  static std::atomic<uint64_t> total_buffered{0};
+  deps.total_buffered = &total_buffered;
+  deps.max_total_buffered_bytes = policy->budgets.max_total_buffered_bytes;
   PostfixTools postfix(a.postfix_config);
   HoldStore* hs = holds->get();
   AuditWriter* aw = audit->get();

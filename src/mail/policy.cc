@@ -142,6 +142,7 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
     RETURN_IF_ERROR(ReadScalar(n, "max_recipients", w, &b.max_recipients));
     RETURN_IF_ERROR(ReadScalar(n, "max_headers", w, &b.max_headers));
     RETURN_IF_ERROR(ReadScalar(n, "max_header_bytes", w, &b.max_header_bytes));
+    RETURN_IF_ERROR(ReadScalar(n, "max_total_buffered_bytes", w, &b.max_total_buffered_bytes));
     RETURN_IF_ERROR(ReadScalar(n, "scan_seconds", w, &b.scan_seconds));
     RETURN_IF_ERROR(ReadScalar(n, "idle_seconds", w, &b.idle_seconds));
     if (b.max_packet_bytes < 65536 + 16) {

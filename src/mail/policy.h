@@ -15,14 +15,15 @@
 namespace mamori::mail {
 
 struct Budgets {
-  uint32_t max_packet_bytes = 1u << 20;      // one milter packet
-  uint64_t max_message_bytes = 50ull << 20;  // headers + body kept for inspection
-  uint32_t max_recipients = 1000;            // envelope recipients per message
-  uint32_t max_headers = 2000;               // header fields per message
-  uint32_t max_header_bytes = 256u << 10;    // one header field
-  uint32_t max_macros = 200;                 // macro values kept per connection
-  uint32_t scan_seconds = 60;                // extraction wall time per message
-  uint32_t idle_seconds = 300;               // silence on a milter connection
+  uint32_t max_packet_bytes = 1u << 20;            // one milter packet
+  uint64_t max_message_bytes = 50ull << 20;        // headers + body kept for inspection
+  uint32_t max_recipients = 1000;                  // envelope recipients per message
+  uint32_t max_headers = 2000;                     // header fields per message
+  uint32_t max_header_bytes = 256u << 10;          // one header field
+  uint32_t max_macros = 200;                       // macro values kept per connection
+  uint64_t max_total_buffered_bytes = 1ull << 30;  // all connections together
+  uint32_t scan_seconds = 60;                      // extraction wall time per message
+  uint32_t idle_seconds = 300;                     // silence on a milter connection
 };
 
 struct Policy {

@@ -134,27 +134,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void Server::Impl::Accept() {
-  acceptor->async_accept([this](const boost::system::error_code& ec, generic_proto::socket s) {
-    if (stopping) return;
-    if (!ec) {
-      if (connections >= options.max_connections) {
-        std::cerr << "mamori milter: refusing a connection: " << options.max_connections
-                  << " connections already open (ServerOptions.max_connections)\n";
-        boost::system::error_code ignored;
-        s.close(ignored);
-      } else {
-        if (is_tcp) {
-          int one = 1;
-          ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Each connection gets its own strand, so its idle timer and its read/write
+  // chain never run at the same time on two threads.
+  acceptor->async_accept(
+      asio::make_strand(io), [this](const boost::system::error_code& ec, generic_proto::socket s) {
+        if (stopping) return;
+        if (!ec) {
+          if (connections >= options.max_connections) {
+            std::cerr << "mamori milter: refusing a connection: " << options.max_connections
+                      << " connections already open (ServerOptions.max_connections)\n";
+            boost::system::error_code ignored;
+            s.close(ignored);
+          } else {
+            if (is_tcp) {
+              int one = 1;
+              ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            }
+            connections++;
+            std::make_shared<Connection>(this, std::move(s))->Start();
+          }
+        } else if (ec == asio::error::operation_aborted) {
+          return;
         }
-        connections++;
-        std::make_shared<Connection>(this, std::move(s))->Start();
-      }
-    } else if (ec == asio::error::operation_aborted) {
-      return;
-    }
-    Accept();
-  });
+        Accept();
+      });
 }
 
 void Server::Impl::ScheduleTick() {

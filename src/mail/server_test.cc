@@ -68,10 +68,17 @@ class ServerTest : public ::testing::Test {
     runner.join();
   }
 
-  // Reads replies until `last` arrives or the peer closes.
+  // Reads replies until `last` arrives or the peer closes. The reader persists
+  // across calls: one read may carry the replies to several messages.
   std::vector<milter::Packet> ReadUntil(asio::ip::tcp::socket& s, char last) {
-    milter::PacketReader r(1 << 20);
+    milter::PacketReader& r = replies_;
     std::vector<milter::Packet> got;
+    while (true) {
+      auto p = r.Next();
+      if (!p.ok() || !p->has_value()) break;
+      got.push_back(**p);
+      if (got.back().command == last) return got;
+    }
     char buf[4096];
     boost::system::error_code ec;
     while (true) {
@@ -92,6 +99,7 @@ class ServerTest : public ::testing::Test {
   CountingSink sink;
   std::unique_ptr<Server> server;
   std::thread runner;
+  milter::PacketReader replies_{1 << 20};
 };
 
 TEST_F(ServerTest, FullMessageOverTcpWithPipelining) {

@@ -40,6 +40,28 @@ std::string RandomEventId() {
 
 Session::Session(SessionDeps deps) : deps_(std::move(deps)) {}
 
+Session::~Session() { ResetMessage(); }
+
+bool Session::Reserve(size_t n) {
+  const Budgets& b = deps_.policy->budgets;
+  if (message_.size() + n > b.max_message_bytes) {
+    message_error_ = ResourceExhausted("message exceeds the inspection budget of " +
+                                       std::to_string(b.max_message_bytes) + " bytes");
+    return false;
+  }
+  if (deps_.total_buffered != nullptr) {
+    uint64_t now = deps_.total_buffered->fetch_add(n) + n;
+    reserved_ += n;
+    if (now > deps_.max_total_buffered_bytes) {
+      message_error_ = ResourceExhausted("milter connections together buffer more than " +
+                                         std::to_string(deps_.max_total_buffered_bytes) +
+                                         " bytes; try again later");
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string Session::Macro(const std::string& name) const {
   auto it = macros_.find(name);
   if (it != macros_.end()) return it->second;
@@ -55,6 +77,9 @@ void Session::ResetMessage() {
   sender_.clear();
   rcpts_.clear();
   message_.clear();
+  message_.shrink_to_fit();
+  if (deps_.total_buffered != nullptr && reserved_ > 0) deps_.total_buffered->fetch_sub(reserved_);
+  reserved_ = 0;
   to_cc_values_.clear();
   to_count_ = cc_count_ = header_count_ = 0;
   in_body_ = false;
@@ -157,10 +182,7 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
         to_cc_values_.emplace_back(parts[1]);
       }
       if (message_error_.ok()) {
-        if (message_.size() + parts[0].size() + parts[1].size() + 4 > b.max_message_bytes) {
-          message_error_ = ResourceExhausted("message exceeds the inspection budget of " +
-                                             std::to_string(b.max_message_bytes) + " bytes");
-        } else {
+        if (Reserve(parts[0].size() + parts[1].size() + 4)) {
           message_.append(parts[0]);
           message_.append(": ");
           message_.append(parts[1]);
@@ -182,10 +204,7 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
         in_body_ = true;
       }
       if (message_error_.ok()) {
-        if (message_.size() + p.data.size() > b.max_message_bytes) {
-          message_error_ = ResourceExhausted("message exceeds the inspection budget of " +
-                                             std::to_string(b.max_message_bytes) + " bytes");
-        } else {
+        if (Reserve(p.data.size())) {
           message_.append(p.data);
         }
       }

@@ -6,6 +6,7 @@
 // round trips: option negotiation (once per SMTP session) and end of message.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -49,11 +50,20 @@ struct SessionDeps {
   VerdictSink* sink = nullptr;            // required
   const Clock* clock = &Clock::Real();
   std::function<std::string()> new_event_id;  // required
+  // Optional budget across all connections for buffered message bytes. When
+  // set, a message that would push the total above max_total_buffered_bytes is
+  // tempfailed (kResourceExhausted), so many large mails at once cannot
+  // exhaust memory.
+  std::atomic<uint64_t>* total_buffered = nullptr;
+  uint64_t max_total_buffered_bytes = 0;
 };
 
 class Session {
  public:
   explicit Session(SessionDeps deps);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
   // Handles one packet and appends replies to *out. A non-OK status is a
   // protocol violation: the connection must be closed (Postfix then applies
   // milter_default_action = tempfail).
@@ -65,6 +75,8 @@ class Session {
 
  private:
   void ResetMessage();
+  // Accounts n more buffered bytes against the per-message and global budgets.
+  bool Reserve(size_t n);
   void Reply(std::string* out, uint32_t nr_flag);
   void EndOfMessage(std::string* out);
   std::string Macro(const std::string& name) const;
@@ -83,7 +95,8 @@ class Session {
   std::vector<std::string> to_cc_values_;
   uint32_t to_count_ = 0, cc_count_ = 0, header_count_ = 0;
   bool in_body_ = false;
-  Status message_error_;  // first budget overrun in this message
+  Status message_error_;   // first budget overrun in this message
+  uint64_t reserved_ = 0;  // bytes counted in *total_buffered
 };
 
 // 12-character event ids from libsodium's CSPRNG, e.g. "M7Q2K9XW4TPA".

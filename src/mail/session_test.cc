@@ -211,6 +211,33 @@ TEST_F(SessionTest, FailsClosedOnInspectorErrorSinkErrorAndBudget) {
   EXPECT_EQ(r[0].command, 'y');
 }
 
+TEST_F(SessionTest, GlobalBufferBudgetIsSharedAndReleased) {
+  std::atomic<uint64_t> total{0};
+  SessionDeps d = deps;
+  d.total_buffered = &total;
+  d.max_total_buffered_bytes = 1000;
+  auto a = std::make_unique<Session>(d);
+  Session b(d);
+  std::string out;
+  for (Session* s : {a.get(), &b}) {
+    ASSERT_TRUE(s->Handle({'O', Opt(6, 0x1ff, 0x1fffff)}, &out).ok());
+    ASSERT_TRUE(s->Handle({'M', Z({"<a@corp.example.jp>"})}, &out).ok());
+    ASSERT_TRUE(s->Handle({'R', Z({"<b@corp.example.jp>"})}, &out).ok());
+    ASSERT_TRUE(s->Handle({'N', ""}, &out).ok());
+  }
+  ASSERT_TRUE(a->Handle({'B', std::string(600, 'x')}, &out).ok());
+  EXPECT_EQ(total.load(), 600u);
+  ASSERT_TRUE(b.Handle({'B', std::string(600, 'x')}, &out).ok());  // 1200 > 1000
+  out.clear();
+  ASSERT_TRUE(b.Handle({'E', ""}, &out).ok());
+  auto r = Replies(out);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].command, 'y') << "over the shared budget: tempfail";
+  EXPECT_EQ(total.load(), 600u) << "b released its bytes at end of message";
+  a.reset();  // a connection that goes away releases its bytes too
+  EXPECT_EQ(total.load(), 0u);
+}
+
 TEST_F(SessionTest, ProtocolViolationsCloseTheConnection) {
   Session fresh(deps);
   std::string out;
