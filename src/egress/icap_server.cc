@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -712,7 +713,9 @@ class IcapServer::Impl {
     r.source_ip = ex.client_ip;
     r.action = ex.is_response ? "download" : (ex.method == "CONNECT" ? "connect" : "upload");
     r.destination = ex.host;
-    r.bytes = bytes;
+    // The size the user tried to send (Content-Length), even when a block
+    // stopped it after the preview; what was actually read is in extra.
+    r.bytes = std::max(bytes, ex.content_length.value_or(0));
     r.result = result ? result : (v.block ? "block" : "allow");
     r.reason = v.reason;
     r.labels = nlohmann::json::object();
@@ -728,6 +731,7 @@ class IcapServer::Impl {
                {"method", ex.method},
                {"policy", p.version}};
     if (!v.detail.empty()) r.extra["detail"] = v.detail;
+    r.extra["bytes_read"] = bytes;
     if (summary) r.extra["units"] = summary->units;
     auto st = opt_.audit->Append(std::move(r));
     if (!st.ok()) {
