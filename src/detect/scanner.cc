@@ -91,7 +91,7 @@ void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t
       end = i;
     }
     // Trim spaces and a trailing CR.
-    while (start < end && (line[start] == ' ' || line[start] == '\t' && delim != '\t')) ++start;
+    while (start < end && (line[start] == ' ' || (line[start] == '\t' && delim != '\t'))) ++start;
     while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\r')) --end;
     out->emplace_back(start, end);
     if (i >= line.size()) break;
