@@ -1059,7 +1059,12 @@ class Generator:
         doc.add("jp.person_name", display, tag + ":header")
         doc.add("email", p.email, tag + ":header")
         self.w.written_with_email(p)
-        return "%s <%s>" % (Header(display, enc).encode(), p.email)
+        try:
+            encoded = Header(display, enc).encode()
+        except UnicodeEncodeError:
+            # ISO-2022-JP lacks some name kanji (髙, 﨑): real mailers fall back to UTF-8.
+            encoded = Header(display, "utf-8").encode()
+        return "%s <%s>" % (encoded, p.email)
 
     def gen_mail(self, doc, fmt=None):
         r = self.rng
