@@ -113,7 +113,13 @@ class ScannerImpl final : public Scanner {
       settle_after_ = std::max<uint64_t>(settle_after_, r.window_after);
     }
     settle_after_ = std::max(settle_after_, kSettleMargin);
-    for (size_t i = 0; i < rs_.compiled.size(); ++i) has_numeric_ |= enabled_[i] && !rs_.compiled[i].numeric.empty();
+    for (size_t i = 0; i < rs_.compiled.size(); ++i) {
+      if (!enabled_[i] || rs_.compiled[i].numeric.empty()) continue;
+      has_numeric_ = true;
+      numeric_rules_.push_back(i);
+      for (const auto& shape : rs_.compiled[i].numeric)
+        if (shape.size() < 32) numeric_group_counts_ |= 1u << shape.size();
+    }
   }
 
   ~ScannerImpl() override {
@@ -329,7 +335,23 @@ class ScannerImpl final : public Scanner {
       default:
         return true;
     }
-    std::string d = DigitsOf(s.substr(a, b - a));
+    // Digits without allocating: at most 19 of them.
+    char buf[24];
+    size_t len = 0;
+    for (size_t i = a; i < b && len < sizeof buf;) {
+      unsigned char c = s[i];
+      if (c >= '0' && c <= '9') {
+        buf[len++] = static_cast<char>(c);
+        ++i;
+      } else if (c == 0xEF && i + 2 < b + 1 && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
+                 static_cast<unsigned char>(s[i + 2]) >= 0x90 && static_cast<unsigned char>(s[i + 2]) <= 0x99) {
+        buf[len++] = static_cast<char>('0' + (static_cast<unsigned char>(s[i + 2]) - 0x90));
+        i += 3;
+      } else {
+        i += Utf8SeqLen(c);
+      }
+    }
+    std::string_view d(buf, len);
     switch (kind) {
       case ValidatorKind::kMyNumber: return IsValidMyNumber(d);
       case ValidatorKind::kCorporateNumber: return IsValidCorporateNumber(d);
@@ -344,9 +366,9 @@ class ScannerImpl final : public Scanner {
     for (size_t a = 0; a < groups.size(); ++a) {
       for (size_t b = a; b < groups.size() && b - a < 8; ++b) {
         size_t n = b - a + 1;
-        for (size_t r = 0; r < rs_.compiled.size(); ++r) {
+        if (!(numeric_group_counts_ & (1u << n))) continue;
+        for (size_t r : numeric_rules_) {
           const CompiledRule& rule = rs_.compiled[r];
-          if (!enabled_[r] || rule.numeric.empty()) continue;
           for (const auto& shape : rule.numeric) {
             if (shape.size() != n) continue;
             bool fits = true;
@@ -822,6 +844,8 @@ class ScannerImpl final : public Scanner {
   uint64_t walker_offset_ = 0;
   uint64_t tok_pos_ = 0;      // the digit tokenizer has read up to here
   bool has_numeric_ = false;
+  std::vector<size_t> numeric_rules_;     // enabled rules with numeric shapes
+  uint32_t numeric_group_counts_ = 0;     // bit n: some shape has n groups
   uint64_t walker_line_ = 1;
   uint64_t walker_col_chars_ = 0;
   bool walker_mid_line_ = false;
