@@ -3,10 +3,14 @@
 
 #include "detect/detect.h"
 #include "egress/inspector.h"
+#include "extract/extract.h"
 
 namespace mamori::egress {
 namespace {
 
+// A unit's first bytes decide how it is inspected. Containers (zip, Office
+// files, PDF, compressed files) are extracted as a whole, since their raw
+// bytes hide what is inside; everything else streams through the scanner.
 class DetectInspector : public Inspector {
  public:
   DetectInspector(std::shared_ptr<const detect::RuleSet> rules, const HashKey* key,
@@ -14,9 +18,87 @@ class DetectInspector : public Inspector {
       : rules_(std::move(rules)), key_(key), options_(options), people_(rules_) {}
 
   Status BeginUnit(std::string_view name) override {
-    if (scanner_) RETURN_IF_ERROR(EndUnit());
+    if (mode_ != Mode::kNone) RETURN_IF_ERROR(EndUnit());
     unit_ = std::string(name);
     ++summary_.units;
+    mode_ = Mode::kUndecided;
+    head_.clear();
+    container_.clear();
+    return Status::Ok();
+  }
+
+  Status Text(std::string_view text) override {
+    if (mode_ == Mode::kNone) RETURN_IF_ERROR(BeginUnit("body"));
+    summary_.bytes += text.size();
+    if (mode_ == Mode::kUndecided) {
+      head_.append(text);
+      if (head_.size() < kMagicBytes) return Status::Ok();
+      return Decide();
+    }
+    if (mode_ == Mode::kContainer) return AppendContainer(text);
+    return StreamText(text);
+  }
+
+  Status EndUnit() override {
+    Mode mode = mode_;
+    mode_ = Mode::kNone;
+    if (mode == Mode::kNone) return Status::Ok();
+    if (mode == Mode::kUndecided) {  // a unit shorter than the magic bytes
+      if (IsContainer(head_)) {
+        container_.swap(head_);
+        return ScanContainer();
+      }
+      std::string head;
+      head.swap(head_);
+      RETURN_IF_ERROR(OpenScanner());
+      RETURN_IF_ERROR(StreamText(head));
+    } else if (mode == Mode::kContainer) {
+      return ScanContainer();
+    }
+    RETURN_IF_ERROR(Flush());
+    RETURN_IF_ERROR(scanner_->Finish());
+    Collect();
+    scanner_.reset();
+    return Status::Ok();
+  }
+
+  Result<InspectionSummary> Finish() override {
+    RETURN_IF_ERROR(EndUnit());
+    summary_.individuals = people_.Estimate();
+    return summary_;
+  }
+
+ private:
+  enum class Mode { kNone, kUndecided, kText, kContainer };
+  static constexpr size_t kMagicBytes = 8;
+  // Text arrives in network-sized pieces (often a few KB); the scanner is
+  // fed in batches of up to kBatch bytes, which is much cheaper per byte.
+  static constexpr size_t kBatch = 1 << 20;
+
+  static bool IsContainer(std::string_view head) {
+    auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
+    using namespace std::string_view_literals;
+    return starts("PK\x03\x04"sv) || starts("PK\x05\x06"sv) || starts("%PDF-"sv) ||
+           starts("\x1f\x8b"sv) || starts("7z\xBC\xAF\x27\x1C"sv) || starts("BZh"sv) ||
+           starts(
+               "\xFD"
+               "7zXZ"sv) ||
+           starts("\xD0\xCF\x11\xE0"sv);
+  }
+
+  Status Decide() {
+    std::string head;
+    head.swap(head_);
+    if (IsContainer(head)) {
+      mode_ = Mode::kContainer;
+      return AppendContainer(head);
+    }
+    mode_ = Mode::kText;
+    RETURN_IF_ERROR(OpenScanner());
+    return StreamText(head);
+  }
+
+  Status OpenScanner() {
     // Delimited files: the header row gives each column its context.
     detect::ScanOptions o = options_;
     auto ends_with = [&](std::string_view ext) {
@@ -30,35 +112,48 @@ class DetectInspector : public Inspector {
     ASSIGN_OR_RETURN(scanner_, detect::Scanner::Create(rules_, *key_, o));
     return Status::Ok();
   }
-  // Text arrives in network-sized pieces (often a few KB); the scanner is
-  // fed in batches of up to kBatch bytes, which is much cheaper per byte.
-  static constexpr size_t kBatch = 1 << 20;
-  Status Text(std::string_view text) override {
-    if (!scanner_) RETURN_IF_ERROR(BeginUnit("body"));
-    summary_.bytes += text.size();
+
+  Status AppendContainer(std::string_view text) {
+    if (container_.size() + text.size() > options_.max_bytes)
+      return ResourceExhausted("file '" + unit_ + "' is larger than the inspection budget of " +
+                               std::to_string(options_.max_bytes) + " bytes");
+    container_.append(text);
+    return Status::Ok();
+  }
+
+  // Extracts a container unit and scans every member. A member that cannot be
+  // inspected (encrypted, over budget, corrupt) fails the body, so the
+  // category's fail-closed setting decides.
+  Status ScanContainer() {
+    extract::Budgets budgets;
+    budgets.max_file_bytes = options_.max_bytes;
+    budgets.max_expanded_bytes = options_.max_bytes;
+    std::string name = unit_;
+    size_t eq = name.rfind('=');  // "form:file file=list.xlsx" -> "list.xlsx"
+    if (eq != std::string::npos) name = name.substr(eq + 1);
+    std::string data;
+    data.swap(container_);
+    return extract::ExtractBuffer(
+        name, data, budgets, [&](const extract::Unit& u, const Status& err) -> Status {
+          if (!err.ok()) return err.WithContext("cannot inspect " + u.path);
+          if (u.text.empty()) return Status::Ok();
+          detect::ScanOptions o = options_;
+          o.field_delimiter = u.field_delimiter;
+          ASSIGN_OR_RETURN(auto findings, detect::ScanText(rules_, *key_, u.text, o));
+          Record(u.path, findings);
+          return Status::Ok();
+        });
+  }
+
+  Status StreamText(std::string_view text) {
     if (pending_.empty() && text.size() >= kBatch) return FeedNow(text);
     pending_.append(text);
     if (pending_.size() >= kBatch) return Flush();
     return Status::Ok();
   }
-  Status EndUnit() override {
-    if (!scanner_) return Status::Ok();
-    RETURN_IF_ERROR(Flush());
-    RETURN_IF_ERROR(scanner_->Finish());
-    Collect(true);
-    scanner_.reset();
-    return Status::Ok();
-  }
-  Result<InspectionSummary> Finish() override {
-    RETURN_IF_ERROR(EndUnit());
-    summary_.individuals = people_.Estimate();
-    return summary_;
-  }
-
- private:
   Status FeedNow(std::string_view text) {
     RETURN_IF_ERROR(scanner_->Feed(text));
-    Collect(false);
+    Collect();
     return Status::Ok();
   }
   Status Flush() {
@@ -68,8 +163,9 @@ class DetectInspector : public Inspector {
     return st;
   }
 
-  void Collect(bool all) {
-    auto findings = scanner_->TakeFindings();
+  void Collect() { Record(unit_, scanner_->TakeFindings()); }
+
+  void Record(const std::string& unit, const std::vector<detect::Finding>& findings) {
     if (findings.empty()) return;
     for (const auto& f : findings) {
       summary_.types[f.type]++;
@@ -79,7 +175,7 @@ class DetectInspector : public Inspector {
         summary_.max_confidence = std::string(detect::ConfidenceName(f.confidence));
       }
     }
-    people_.Add(unit_, findings);
+    people_.Add(unit, findings);
   }
 
   std::shared_ptr<const detect::RuleSet> rules_;
@@ -89,6 +185,9 @@ class DetectInspector : public Inspector {
   std::unique_ptr<detect::Scanner> scanner_;
   std::string unit_;
   std::string pending_;
+  Mode mode_ = Mode::kNone;
+  std::string head_;       // first bytes of a unit, until its kind is known
+  std::string container_;  // a whole container unit, bounded by max_bytes
   InspectionSummary summary_;
   int max_conf_ = -1;
 };

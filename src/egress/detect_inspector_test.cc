@@ -1,4 +1,6 @@
 // The production inspector against the real detection engine.
+#include <archive.h>
+#include <archive_entry.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -53,6 +55,62 @@ TEST(EgressDetectInspector, FindsMyNumbersFedInTinyPieces) {
   auto s = (*ins)->Finish();
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE(s->types.empty());
+}
+
+// A zip of one member, written with libarchive.
+std::string Zip(const std::string& member, const std::string& content, bool encrypt = false) {
+  std::string out(content.size() + 4096, '\0');
+  size_t used = 0;
+  archive* a = archive_write_new();
+  archive_write_set_format_zip(a);
+  if (encrypt) {
+    archive_write_set_options(a, "zip:encryption=zipcrypt");
+    archive_write_set_passphrase(a, "secret");
+  }
+  archive_write_open_memory(a, out.data(), out.size(), &used);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, member.c_str());
+  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_write_header(a, e);
+  archive_write_data(a, content.data(), content.size());
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  out.resize(used);
+  return out;
+}
+
+// Raw bytes of a zip hide what is inside: the member must be extracted.
+TEST(EgressDetectInspector, ExtractsZipUploads) {
+  auto factory = NewDetectInspectorFactory(HashKey());
+  ASSERT_TRUE(factory.ok()) << factory.status().ToString();
+  std::mt19937 rng(11);
+  std::string csv = "氏名,個人番号\n";
+  for (int i = 0; i < 30; ++i) csv += "顧客" + std::to_string(i) + "," + MyNumber(rng) + "\n";
+  std::string zip = Zip("customers.csv", csv);
+  for (size_t step : {size_t{3}, size_t{4096}}) {
+    auto ins = (*factory)->New("medium", 1 << 30);
+    ASSERT_TRUE(ins.ok());
+    ASSERT_TRUE((*ins)->BeginUnit("form:file file=export.zip").ok());
+    for (size_t i = 0; i < zip.size(); i += step)
+      ASSERT_TRUE((*ins)->Text(std::string_view(zip).substr(i, step)).ok());
+    auto s = (*ins)->Finish();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->types["jp.my_number"], 30u) << step;
+  }
+  // An encrypted member cannot be inspected: an error, so policy fails closed.
+  auto ins = (*factory)->New("medium", 1 << 30);
+  ASSERT_TRUE(ins.ok());
+  ASSERT_TRUE((*ins)->BeginUnit("form:file file=secret.zip").ok());
+  ASSERT_TRUE((*ins)->Text(Zip("customers.csv", csv, /*encrypt=*/true)).ok());
+  EXPECT_FALSE((*ins)->Finish().ok());
+  // Over the budget: an error, not a silent pass.
+  auto small = (*factory)->New("medium", 64);
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE((*small)->BeginUnit("form:file file=export.zip").ok());
+  EXPECT_FALSE((*small)->Text(zip).ok());
 }
 
 }  // namespace
