@@ -20,7 +20,7 @@ class AuditSink {
 };
 
 // Opens the shared audit log (audit::Log) at `path` with the signing key at
-// `signing_key_path`. Unavailable if src/audit is not built into this binary.
+// `signing_key_path`.
 Result<std::unique_ptr<AuditSink>> OpenAuditLog(const std::string& path,
                                                 const std::string& signing_key_path,
                                                 const Clock* clock);

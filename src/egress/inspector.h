@@ -35,7 +35,7 @@ class InspectorFactory {
 };
 
 // The production factory, backed by the detection engine (mamori_detect).
-// Loads the default rule set. Unavailable if the engine is not built.
+// Loads the default rule set; fails if the rules cannot be loaded.
 Result<std::unique_ptr<InspectorFactory>> NewDetectInspectorFactory(const HashKey& key);
 
 }  // namespace mamori::egress
