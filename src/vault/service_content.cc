@@ -1,0 +1,309 @@
+// Content routes: folders, files, versions and download budgets.
+#include "vault/service_impl.h"
+
+namespace mamori::vault {
+
+Status Vault::Impl::ListFolders(Ctx& c, ResponseSink& out) {
+  RETURN_IF_ERROR(RequireSession(c));
+  if (c.user->role == Role::kMaintenance || c.user->role == Role::kAuditor)
+    return PermissionDenied("the " + std::string(RoleName(c.user->role)) +
+                            " role cannot list folders (names are personal data)");
+  ASSIGN_OR_RETURN(auto folders, db->ListFolders());
+  ASSIGN_OR_RETURN(auto groups, db->GroupsOf(c.user->id));
+  json arr = json::array();
+  for (const auto& f : folders) {
+    std::string perms;
+    ASSIGN_OR_RETURN(auto acls, db->AclsOf(f.id));
+    for (const auto& a : acls)
+      if (std::find(groups.begin(), groups.end(), a.group_id) != groups.end())
+        for (char ch : a.perms)
+          if (perms.find(ch) == std::string::npos) perms += ch;
+    if (perms.empty() && c.user->role != Role::kAdmin) continue;
+    ASSIGN_OR_RETURN(std::string name, names->Open(f.name_sealed, "folder:" + f.name_tag));
+    arr.push_back({{"id", f.id}, {"name", name}, {"perms", perms}});
+  }
+  return Ok(c, out, {{"folders", arr}});
+}
+
+Status Vault::Impl::ListFiles(Ctx& c, int64_t folder, ResponseSink& out) {
+  RETURN_IF_ERROR(RequireContent(c, folder, 'r'));
+  bool trash = c.query.count("trash") && c.query["trash"] == "1";
+  ASSIGN_OR_RETURN(auto objs, db->ListObjects(folder, trash));
+  json arr = json::array();
+  for (const auto& o : objs) {
+    ASSIGN_OR_RETURN(std::string name, names->Open(o.name_sealed, "obj:" + o.id));
+    ASSIGN_OR_RETURN(ObjectVersion v, db->GetVersion(o.id, o.current_version));
+    arr.push_back({{"name", name},
+                   {"id", o.id},
+                   {"version", v.version},
+                   {"size", v.size},
+                   {"sha256", v.sha256},
+                   {"modified_micros", v.created_micros},
+                   {"label", json::parse(v.label_json, nullptr, false)}});
+  }
+  return Ok(c, out, {{"files", arr}});
+}
+
+Status Vault::Impl::Put(Ctx& c, int64_t folder, const std::string& name, BodySource& body,
+                        ResponseSink& out) {
+  RETURN_IF_ERROR(RequireContent(c, folder, 'w'));
+  if (c.req->content_length && *c.req->content_length > opt.max_upload_bytes)
+    return ResourceExhausted("the file is larger than the upload limit of " +
+                             std::to_string(opt.max_upload_bytes) + " bytes");
+  std::string expected = c.req->header("x-mamori-sha256");
+  std::transform(expected.begin(), expected.end(), expected.begin(), ::tolower);
+  std::string name_tag = names->IndexTag("f:" + std::to_string(folder), name);
+  c.rec.object = name_tag.substr(0, 32);
+  std::string blob_id = crypto::ToHex(crypto::RandomBytes(16));
+  std::string object_id = crypto::ToHex(crypto::RandomBytes(16));
+  crypto::SecretKey dek = crypto::SecretKey::Random();
+  ASSIGN_OR_RETURN(auto enc, crypto::StreamEncryptor::Create(dek, BlobAd(blob_id)));
+  ASSIGN_OR_RETURN(auto writer, blobs->Create(blob_id));
+
+  std::unique_ptr<detect::Scanner> scanner;
+  std::unique_ptr<detect::PersonCounter> persons;
+  json label = {{"scanned", false}};
+  if (opt.rules) {
+    detect::ScanOptions so;
+    so.max_findings = 1'000'000;
+    auto s = detect::Scanner::Create(opt.rules, opt.label_hash_key, so);
+    if (s.ok()) {
+      scanner = std::move(s).value();
+      persons = std::make_unique<detect::PersonCounter>(opt.rules);
+    }
+  }
+  std::map<std::string, uint64_t> type_counts;
+  int max_conf = -1;
+  auto take = [&]() {
+    auto f = scanner->TakeFindings();
+    for (const auto& x : f) {
+      type_counts[x.type]++;
+      max_conf = std::max(max_conf, static_cast<int>(x.confidence));
+    }
+    persons->Add("body", f);
+  };
+  bool scan_ok = scanner != nullptr;
+  std::string scan_error;
+
+  crypto::Sha256 sha;
+  uint64_t total = 0;
+  std::string buf(kIoChunk, '\0'), cipher;
+  cipher.reserve(kIoChunk + 64);
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, body.Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    total += n;
+    if (total > opt.max_upload_bytes)
+      return ResourceExhausted("the upload exceeded the limit of " +
+                               std::to_string(opt.max_upload_bytes) + " bytes");
+    std::string_view chunk(buf.data(), n);
+    sha.Update(chunk);
+    if (scan_ok) {
+      Status s = scanner->Feed(chunk);
+      if (!s.ok()) {
+        scan_ok = false;
+        scan_error = std::string(StatusCodeName(s.code()));
+      } else {
+        take();
+      }
+    }
+    cipher.clear();
+    RETURN_IF_ERROR(enc->Write(chunk, &cipher));
+    RETURN_IF_ERROR(writer->Write(cipher));
+  }
+  if (c.req->content_length && total != *c.req->content_length)
+    return InvalidArgument("the body ended after " + std::to_string(total) + " of " +
+                           std::to_string(*c.req->content_length) + " bytes");
+  cipher.clear();
+  RETURN_IF_ERROR(enc->Finish(&cipher));
+  RETURN_IF_ERROR(writer->Write(cipher));
+  std::string digest = sha.FinishHex();
+  if (!expected.empty() && expected != digest)
+    return InvalidArgument(
+        "content hash mismatch: the server computed a different SHA-256; "
+        "nothing was stored");
+  if (scan_ok) {
+    Status s = scanner->Finish();
+    if (s.ok()) {
+      take();
+      json types = json::object();
+      for (auto& [t, n] : type_counts) types[t] = n;
+      label = {{"scanned", true},
+               {"types", types},
+               {"individuals", persons->Estimate()},
+               {"max_confidence", max_conf < 0 ? "none"
+                                               : std::string(detect::ConfidenceName(
+                                                     static_cast<detect::Confidence>(max_conf)))}};
+    } else {
+      scan_error = std::string(StatusCodeName(s.code()));
+    }
+  }
+  if (!scan_error.empty()) label = {{"scanned", false}, {"incomplete", scan_error}};
+  RETURN_IF_ERROR(writer->Commit());
+  // From here, any failure must remove the committed blob.
+  auto cleanup = [&](Status s) {
+    (void)blobs->Delete(blob_id);
+    return s;
+  };
+  std::string wrapped;
+  {
+    std::shared_lock<std::shared_mutex> l(ring_mu);
+    auto w = crypto::WrapKey(ring, dek, BlobAd(blob_id));
+    if (!w.ok()) return cleanup(w.status());
+    wrapped = *w;
+  }
+  c.rec.bytes = total;
+  c.rec.labels = label;
+  Status a = Allow(c);
+  if (!a.ok()) return cleanup(a);
+  ObjectVersion v;
+  v.blob_id = blob_id;
+  v.wrapped_key = wrapped;
+  v.size = total;
+  v.sha256 = digest;
+  v.label_json = label.dump();
+  v.created_micros = Now();
+  v.created_by = c.user->id;
+  std::string sealed = names->Seal(name, "obj:" + object_id);
+  auto existing = db->FindObject(folder, name_tag);
+  if (existing.ok()) sealed = existing->name_sealed;  // keep the object's id binding
+  auto added = db->AddVersion(folder, sealed, name_tag, v, object_id);
+  if (!added.ok()) return cleanup(added.status());
+  return SendJson(out, 201,
+                  {{"id", added->object_id},
+                   {"version", added->version},
+                   {"size", total},
+                   {"sha256", digest},
+                   {"label", label}},
+                  c.rec.event_id);
+}
+
+Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individuals) {
+  ASSIGN_OR_RETURN(auto pol, db->GetPolicy("download_budget"));
+  if (!pol) return Status::Ok();
+  json p = json::parse(*pol, nullptr, false);
+  if (!p.is_object()) return FailedPrecondition("the download_budget policy is not valid JSON");
+  struct Window {
+    const char* key;
+    int64_t micros;
+    bool per_device;
+  };
+  const Window windows[] = {{"device_per_hour", 3600LL * 1000000, true},
+                            {"device_per_day", 86400LL * 1000000, true},
+                            {"user_per_hour", 3600LL * 1000000, false},
+                            {"user_per_day", 86400LL * 1000000, false}};
+  for (const auto& w : windows) {
+    if (!p.contains(w.key) || !p[w.key].is_object()) continue;
+    const json& lim = p[w.key];
+    ASSIGN_OR_RETURN(
+        auto used,
+        db->UsageSince(Now() - w.micros,
+                       w.per_device ? std::nullopt : std::optional<int64_t>(c.user->id),
+                       w.per_device ? std::optional<int64_t>(c.device->id) : std::nullopt));
+    auto over = [&](const char* k, uint64_t used_v, uint64_t add) {
+      return lim.contains(k) && lim[k].is_number_unsigned() &&
+             used_v + add > lim[k].get<uint64_t>();
+    };
+    const char* what = over("bytes", used.bytes, v.size)                    ? "bytes"
+                       : over("files", used.files, 1)                       ? "files"
+                       : over("individuals", used.individuals, individuals) ? "individuals"
+                                                                            : nullptr;
+    if (what) {
+      c.rec.extra["budget"] = std::string(w.key) + "." + what;
+      bool lock = p.value("lock_device", false);
+      if (lock) {
+        RETURN_IF_ERROR(LockDevice(c.device->id));
+        c.rec.extra["device_locked"] = true;
+      }
+      return ResourceExhausted("download budget exceeded (" + std::string(w.key) + ", " + what +
+                               ")" + (lock ? "; this device is now locked, ask an admin" : ""));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Vault::Impl::Get(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out) {
+  RETURN_IF_ERROR(RequireContent(c, folder, 'r'));
+  std::string name_tag = names->IndexTag("f:" + std::to_string(folder), name);
+  c.rec.object = name_tag.substr(0, 32);
+  auto o = db->FindObject(folder, name_tag);
+  if (!o.ok() || o->deleted_micros != 0) return NotFound("no such file in this folder");
+  int64_t version = o->current_version;
+  if (c.query.count("version")) {
+    const std::string& vs = c.query["version"];
+    if (vs.empty() || vs.size() > 9 || vs.find_first_not_of("0123456789") != std::string::npos)
+      return InvalidArgument("version must be a number");
+    version = std::stoll(vs);
+  }
+  ASSIGN_OR_RETURN(ObjectVersion v, db->GetVersion(o->id, version));
+  json label = json::parse(v.label_json, nullptr, false);
+  uint64_t individuals = label.is_object() ? label.value("individuals", uint64_t{0}) : 0;
+  c.rec.object = o->id;
+  c.rec.bytes = v.size;
+  c.rec.labels = label;
+  c.rec.extra["version"] = v.version;
+  RETURN_IF_ERROR(CheckBudget(c, v, individuals));
+  crypto::SecretKey dek;
+  {
+    std::shared_lock<std::shared_mutex> l(ring_mu);
+    ASSIGN_OR_RETURN(dek, crypto::UnwrapKey(ring, v.wrapped_key, BlobAd(v.blob_id)));
+  }
+  ASSIGN_OR_RETURN(auto reader, blobs->Open(v.blob_id));
+  if (reader->size() != crypto::CiphertextSize(v.size))
+    return DataLoss("the stored content has the wrong size (damaged or tampered); restore it");
+  ASSIGN_OR_RETURN(auto dec, crypto::StreamDecryptor::Create(dek, BlobAd(v.blob_id)));
+  RETURN_IF_ERROR(Allow(c));  // fail closed before any byte leaves
+  RETURN_IF_ERROR(db->RecordDownload(Now(), c.user->id, c.device->id, v.size, individuals));
+  RETURN_IF_ERROR(out.Start(200,
+                            {{"content-type", "application/octet-stream"},
+                             {"x-mamori-sha256", v.sha256},
+                             {"x-mamori-version", std::to_string(v.version)},
+                             {"x-mamori-label", label.dump()},
+                             {"x-mamori-event", c.rec.event_id}},
+                            v.size));
+  std::string buf(kIoChunk, '\0'), plain;
+  plain.reserve(kIoChunk + crypto::kChunkOverhead + 64);
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, reader->Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    plain.clear();
+    RETURN_IF_ERROR(dec->Feed(std::string_view(buf.data(), n), &plain));
+    if (!plain.empty()) RETURN_IF_ERROR(out.Write(plain));
+  }
+  plain.clear();
+  RETURN_IF_ERROR(dec->Finish(&plain));
+  if (!plain.empty()) RETURN_IF_ERROR(out.Write(plain));
+  return out.Finish();
+}
+
+Status Vault::Impl::Delete(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out) {
+  RETURN_IF_ERROR(RequireContent(c, folder, 'w'));
+  std::string name_tag = names->IndexTag("f:" + std::to_string(folder), name);
+  auto o = db->FindObject(folder, name_tag);
+  if (!o.ok() || o->deleted_micros != 0) return NotFound("no such file in this folder");
+  c.rec.object = o->id;
+  RETURN_IF_ERROR(Allow(c));
+  RETURN_IF_ERROR(db->TrashObject(o->id, Now()));
+  return SendJson(out, 200,
+                  {{"status", "moved to the trash"},
+                   {"purge_after_micros", Now() + opt.trash_retention_micros}},
+                  c.rec.event_id);
+}
+
+Status Vault::Impl::Versions(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out) {
+  RETURN_IF_ERROR(RequireContent(c, folder, 'r'));
+  std::string name_tag = names->IndexTag("f:" + std::to_string(folder), name);
+  auto o = db->FindObject(folder, name_tag);
+  if (!o.ok()) return NotFound("no such file in this folder");
+  c.rec.object = o->id;
+  ASSIGN_OR_RETURN(auto vs, db->ListVersions(o->id));
+  json arr = json::array();
+  for (const auto& v : vs)
+    arr.push_back({{"version", v.version},
+                   {"size", v.size},
+                   {"sha256", v.sha256},
+                   {"created_micros", v.created_micros}});
+  return Ok(c, out, {{"versions", arr}});
+}
+
+}  // namespace mamori::vault
