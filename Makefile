@@ -12,8 +12,11 @@ up: deps build
 deps:
 	./scripts/install-deps.sh
 
+# ccache, when present, makes rebuilds in several worktrees cheap; CI does not need it.
+LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+
 build: deps
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(LAUNCHER)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Unit, rule-example and integration tests, then every fuzzer under ASan/UBSan.
@@ -22,7 +25,7 @@ test: build
 	$(MAKE) fuzz
 
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug $(LAUNCHER) \
 	  -DMAMORI_FUZZ=ON -DMAMORI_BENCH=OFF
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
 	./scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
