@@ -1,12 +1,15 @@
 // Loading and compiling detection rules (rules/detect/*.yaml).
-#include <yaml-cpp/yaml.h>
 #include <mecab.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 
+#include "common/file_util.h"
 #include "detect/ruleset_impl.h"
 #include "detect/text.h"
 
@@ -43,6 +46,11 @@ std::string ExpandMacros(const std::string& p, PrefixKind* prefix) {
       {"{A}", R"((?:[A-Za-z]|\xEF\xBC[\xA1-\xBA]|\xEF\xBD[\x81-\x9A]))"},
       {"{K}", R"((?:[\xE4-\xE9][\x80-\xBF][\x80-\xBF]|\xE3[\x90-\xBF][\x80-\xBF]|\xE3\x80\x85))"},
       {"{KANA}", R"((?:\xE3\x81[\x81-\xBF]|\xE3\x82[\x80-\xBF]|\xE3\x83[\x80-\xBF]))"},
+      // Kanji or kana as one byte-level class. Vectorscan plans this far better
+      // than the alternation (?:{K}|{KANA}): 3-4x the throughput on Japanese
+      // prose. It also admits U+3040, which is unassigned, so matches are the same.
+      {"{KK}",
+       R"((?:[\xE4-\xE9][\x80-\xBF][\x80-\xBF]|\xE3(?:[\x81-\x83\x90-\xBF][\x80-\xBF]|\x80\x85)))"},
       {"{ND}", R"((?:^|[^0-9]))"},
       {"{NL}", R"((?:^|[^A-Za-z0-9]))"},
   };
@@ -98,10 +106,14 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
   std::string where = file + " (" + r.info.type + ")";
   r.info.name = doc["name"] ? doc["name"].as<std::string>() : r.info.type;
   std::string risk = doc["risk"] ? doc["risk"].as<std::string>() : "medium";
-  if (risk == "low") r.info.risk = Risk::kLow;
-  else if (risk == "medium") r.info.risk = Risk::kMedium;
-  else if (risk == "high") r.info.risk = Risk::kHigh;
-  else return InvalidArgument(where + ": risk must be low, medium or high, not '" + risk + "'");
+  if (risk == "low")
+    r.info.risk = Risk::kLow;
+  else if (risk == "medium")
+    r.info.risk = Risk::kMedium;
+  else if (risk == "high")
+    r.info.risk = Risk::kHigh;
+  else
+    return InvalidArgument(where + ": risk must be low, medium or high, not '" + risk + "'");
   r.info.person_key = doc["person_key"] && doc["person_key"].as<bool>();
   r.info.person_attribute = doc["person_attribute"] && doc["person_attribute"].as<bool>();
   r.context_required = doc["context_required"] && doc["context_required"].as<bool>();
@@ -130,14 +142,18 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
     r.column_type = c["column_type"] && c["column_type"].as<bool>();
     if (c["window_before"]) r.window_before = c["window_before"].as<uint32_t>();
     if (c["window_after"]) r.window_after = c["window_after"].as<uint32_t>();
-    r.negative_window = c["negative_window"] ? c["negative_window"].as<uint32_t>() : r.window_before;
+    r.negative_window =
+        c["negative_window"] ? c["negative_window"].as<uint32_t>() : r.window_before;
   }
   *patterns = StringList(doc["patterns"], "patterns", where, &err);
   if (const auto& n = doc["numeric"]) {
-    if (!n.IsSequence()) return InvalidArgument(where + ": 'numeric' must be a list of shapes like [4, 4, 4]");
+    if (!n.IsSequence())
+      return InvalidArgument(where + ": 'numeric' must be a list of shapes like [4, 4, 4]");
     for (const auto& shape : n) {
       if (!shape.IsSequence() || shape.size() == 0)
-        return InvalidArgument(where + ": each numeric shape is a list of group sizes, e.g. [4, 4, 4] or [\"1-4\", 4]");
+        return InvalidArgument(
+            where +
+            ": each numeric shape is a list of group sizes, e.g. [4, 4, 4] or [\"1-4\", 4]");
       std::vector<DigitGroup> groups;
       for (const auto& g : shape) {
         std::string t = g.as<std::string>();
@@ -169,6 +185,90 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
   return r;
 }
 
+// ---- Compiled-database cache ----
+// Compiling the rule set takes ~0.1 s (more under load), which dominates a
+// scan of a few files and every start of the gateway or milter. The compiled
+// database is cached under $MAMORI_CACHE_DIR (else $XDG_CACHE_HOME/mamori,
+// else ~/.cache/mamori), keyed by a hash of the Vectorscan version, the
+// platform, the mode and every expression with its flags, so an edited rule
+// never meets a stale database. File: "MAMORIHS1", BLAKE2b-256 of the
+// payload, the payload (hs_serialize_database). A file that does not verify
+// is ignored and rewritten. MAMORI_RULES_CACHE=off disables the cache.
+constexpr std::string_view kCacheMagic = "MAMORIHS1";
+
+std::string CacheDir() {
+  const char* off = std::getenv("MAMORI_RULES_CACHE");
+  if (off && std::string_view(off) == "off") return "";
+  if (const char* d = std::getenv("MAMORI_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/mamori";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/mamori";
+  return "";
+}
+
+std::string Blake2Hex(std::string_view data) {
+  unsigned char out[32];
+  crypto_generichash(out, sizeof out, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size(), nullptr, 0);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : out) {
+    hex.push_back(kHex[c >> 4]);
+    hex.push_back(kHex[c & 15]);
+  }
+  return hex;
+}
+
+// Loads a cached database, or compiles and caches it. The cache is an
+// optimisation only: any failure to read or write it falls back to compiling.
+Result<hs_database_t*> CompileCached(const std::vector<std::string>& expressions,
+                                     const std::vector<unsigned>& flags, unsigned mode,
+                                     hs_compile_error_t** cerr) {
+  std::vector<const char*> cexprs;
+  std::vector<unsigned> ids;
+  std::string key = std::string("v1|") + hs_version() + "|" + std::to_string(mode);
+  hs_platform_info_t platform{};
+  if (hs_populate_platform(&platform) == HS_SUCCESS)
+    key += "|" + std::to_string(platform.tune) + "|" + std::to_string(platform.cpu_features);
+  for (size_t i = 0; i < expressions.size(); ++i) {
+    cexprs.push_back(expressions[i].c_str());
+    ids.push_back(static_cast<unsigned>(i));
+    key += "|" + std::to_string(flags[i]) + ":" + std::to_string(expressions[i].size()) + ":" +
+           expressions[i];
+  }
+  std::string dir = CacheDir();
+  std::string path = dir.empty() ? "" : dir + "/rules-" + Blake2Hex(key).substr(0, 32) + ".hsdb";
+  if (!path.empty()) {
+    auto cached = ReadFile(path, 256u << 20);
+    if (cached.ok() && cached->size() > kCacheMagic.size() + 64 &&
+        std::string_view(*cached).substr(0, kCacheMagic.size()) == kCacheMagic) {
+      std::string_view sum = std::string_view(*cached).substr(kCacheMagic.size(), 64);
+      std::string_view payload = std::string_view(*cached).substr(kCacheMagic.size() + 64);
+      hs_database_t* db = nullptr;
+      if (Blake2Hex(payload) == sum &&
+          hs_deserialize_database(payload.data(), payload.size(), &db) == HS_SUCCESS)
+        return db;
+    }
+  }
+  hs_database_t* db = nullptr;
+  if (hs_compile_multi(cexprs.data(), flags.data(), ids.data(),
+                       static_cast<unsigned>(cexprs.size()), mode, nullptr, &db,
+                       cerr) != HS_SUCCESS)
+    return Internal("compile failed");
+  if (!path.empty()) {
+    char* bytes = nullptr;
+    size_t length = 0;
+    if (hs_serialize_database(db, &bytes, &length) == HS_SUCCESS) {
+      std::string payload(bytes, length);
+      free(bytes);
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      ::chmod(dir.c_str(), 0700);
+      (void)WriteFileAtomic(path, std::string(kCacheMagic) + Blake2Hex(payload) + payload, 0600);
+    }
+  }
+  return db;
+}
+
 }  // namespace
 
 RuleSetImpl::~RuleSetImpl() {
@@ -183,13 +283,16 @@ const RuleInfo* RuleSetImpl::Find(std::string_view type) const {
 
 std::string RuleSet::DefaultDirectory() {
   if (const char* env = std::getenv("MAMORI_RULES_DIR"); env && *env) return env;
-  for (const char* dir : {"/usr/share/mamori/rules/detect", "/usr/local/share/mamori/rules/detect"}) {
+  for (const char* dir :
+       {"/usr/share/mamori/rules/detect", "/usr/local/share/mamori/rules/detect"}) {
     if (std::filesystem::is_directory(dir)) return dir;
   }
   return std::string(MAMORI_SOURCE_DIR) + "/rules/detect";
 }
 
-Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDefault() { return LoadDirectory(DefaultDirectory()); }
+Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDefault() {
+  return LoadDirectory(DefaultDirectory());
+}
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string& dir) {
   std::error_code ec;
@@ -197,7 +300,8 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
     return NotFound("rules directory " + dir + " does not exist (set MAMORI_RULES_DIR)");
   std::vector<std::string> files;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path().string());
+    if (e.path().extension() == ".yaml" || e.path().extension() == ".yml")
+      files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
   if (files.empty()) return NotFound("no *.yaml rule files in " + dir);
@@ -228,6 +332,18 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
       PatternEntry e;
       e.rule = index;
       expressions.push_back(ExpandMacros(p, &e.prefix));
+      // An unknown macro would otherwise be a literal "{KX}" that never matches.
+      const std::string& x = expressions.back();
+      for (size_t o = x.find('{'); o != std::string::npos; o = x.find('{', o + 1)) {
+        size_t close = x.find('}', o);
+        if (close == std::string::npos || close == o + 1) continue;
+        std::string_view name(x.data() + o + 1, close - o - 1);
+        if (std::all_of(name.begin(), name.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; }) &&
+            (o == 0 || x[o - 1] != '\\'))
+          return InvalidArgument(file + " (" + rule->info.type + "): unknown macro {" +
+                                 std::string(name) +
+                                 "} in a pattern; see rules/detect/README.md for the macros");
+      }
       flags.push_back(HS_FLAG_SOM_LEFTMOST);
       set->patterns.push_back(e);
     }
@@ -257,7 +373,8 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
       std::string msg = cerr ? cerr->message : "unknown error";
       hs_free_compile_error(cerr);
       const auto& r = set->compiled[set->patterns[i].rule];
-      return InvalidArgument(r.source_file + " (" + r.info.type + "): pattern does not compile: " + msg);
+      return InvalidArgument(r.source_file + " (" + r.info.type +
+                             "): pattern does not compile: " + msg);
     }
     bool unbounded = info->max_width == UINT_MAX;
     uint32_t width = info->max_width;
@@ -270,16 +387,11 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
     set->max_candidate_width = std::max(set->max_candidate_width, width);
   }
 
-  std::vector<const char*> cexprs;
-  std::vector<unsigned> ids;
-  for (size_t i = 0; i < expressions.size(); ++i) {
-    cexprs.push_back(expressions[i].c_str());
-    ids.push_back(static_cast<unsigned>(i));
-  }
   hs_compile_error_t* cerr = nullptr;
-  if (hs_compile_multi(cexprs.data(), flags.data(), ids.data(), static_cast<unsigned>(cexprs.size()),
-                       HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, nullptr, &set->db,
-                       &cerr) != HS_SUCCESS) {
+  auto compiled =
+      CompileCached(expressions, flags, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, &cerr);
+  if (compiled.ok()) set->db = *compiled;
+  if (!compiled.ok()) {
     std::string msg = cerr ? cerr->message : "unknown error";
     int expr = cerr ? cerr->expression : -1;
     hs_free_compile_error(cerr);

@@ -27,8 +27,8 @@ namespace mamori::detect {
 namespace {
 
 constexpr uint64_t kMaxLineBytes = 64 * 1024;  // longer lines are walked in pieces
-constexpr uint64_t kSettleMargin = 256;         // bytes after a value its validator may read
-constexpr uint64_t kMaxCellBytes = 256;         // longer cells are not typed by header
+constexpr uint64_t kSettleMargin = 256;        // bytes after a value its validator may read
+constexpr uint64_t kMaxCellBytes = 256;        // longer cells are not typed by header
 
 struct KeywordHit {
   uint64_t start, end;
@@ -39,7 +39,7 @@ struct KeywordHit {
 struct Candidate {
   uint64_t start = 0, end = 0;
   int rule = -1;
-  bool cell = false;          // a whole cell typed by its column header
+  bool cell = false;  // a whole cell typed by its column header
   bool positioned = false;
   uint64_t line = 0;
   uint32_t column = 0;
@@ -138,13 +138,15 @@ class ScannerImpl final : public Scanner {
     if (hs_alloc_scratch(rs_.db, &cache.scratch) != HS_SUCCESS)
       return Internal("Vectorscan scratch allocation failed");
     scratch_ = cache.scratch;
-    if (hs_open_stream(rs_.db, 0, &stream_) != HS_SUCCESS) return Internal("Vectorscan stream open failed");
+    if (hs_open_stream(rs_.db, 0, &stream_) != HS_SUCCESS)
+      return Internal("Vectorscan stream open failed");
     return Status::Ok();
   }
 
   Status Feed(std::string_view chunk) override {
     if (!error_.ok()) return error_;
     if (finished_) return error_ = FailedPrecondition("Feed() after Finish()");
+    if (borrowed_) return error_ = FailedPrecondition("Feed() on a whole-buffer scanner");
     if (data_end_ + chunk.size() > opt_.max_bytes) {
       return error_ = ResourceExhausted("stream exceeds the scan budget of " +
                                         std::to_string(opt_.max_bytes) + " bytes");
@@ -155,9 +157,10 @@ class ScannerImpl final : public Scanner {
     for (size_t off = 0; off < chunk.size(); off += kSlice) {
       size_t len = std::min(kSlice, chunk.size() - off);
       buf_.append(chunk.substr(off, len));
+      view_ = buf_;
       data_end_ += len;
-      if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, scratch_, &OnMatch,
-                         this) != HS_SUCCESS) {
+      if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, scratch_,
+                         &OnMatch, this) != HS_SUCCESS) {
         return error_ = Internal("Vectorscan stream scan failed");
       }
       Process(/*finishing=*/false);
@@ -175,6 +178,29 @@ class ScannerImpl final : public Scanner {
     stream_ = nullptr;
     Process(/*finishing=*/true);
     return error_;
+  }
+
+  // Scans a whole buffer that outlives the call, in place: the same slices
+  // and the same Process() steps as Feed(), without copying the bytes into
+  // buf_ (at hundreds of MB/s the copy and its fresh pages cost ~10%).
+  Status ScanWhole(std::string_view text) {
+    if (text.size() > opt_.max_bytes)
+      return error_ = ResourceExhausted("stream exceeds the scan budget of " +
+                                        std::to_string(opt_.max_bytes) + " bytes");
+    borrowed_ = true;
+    view_ = text;
+    constexpr size_t kSlice = 4 << 20;
+    for (size_t off = 0; off < text.size(); off += kSlice) {
+      size_t len = std::min(kSlice, text.size() - off);
+      data_end_ += len;
+      if (hs_scan_stream(stream_, text.data() + off, static_cast<unsigned>(len), 0, scratch_,
+                         &OnMatch, this) != HS_SUCCESS) {
+        return error_ = Internal("Vectorscan stream scan failed");
+      }
+      Process(/*finishing=*/false);
+      if (!error_.ok()) return error_;
+    }
+    return Finish();
   }
 
   std::vector<Finding> TakeFindings() override {
@@ -208,31 +234,49 @@ class ScannerImpl final : public Scanner {
     a = std::max(a, buf_base_);
     b = std::min(b, data_end_);
     if (a >= b) return {};
-    return std::string_view(buf_).substr(a - buf_base_, b - a);
+    return view_.substr(a - buf_base_, b - a);
   }
 
-  // Bytes before the first ASCII digit or 0xEF (the lead byte of a full-width
-  // digit) in p[0, n); n if none. Sixteen bytes at a time.
+  // Bytes before the first digit in p[0, n): an ASCII digit, or a full-width
+  // one (EF BC 90..99); n if none. A 0xEF within two bytes of the end may be
+  // the start of a full-width digit whose rest has not arrived; it is
+  // returned too, and the caller decides. Sixteen bytes at a time: most
+  // Japanese prose has no digit for hundreds of bytes, and full-width
+  // punctuation (（）！？, also EF BC ..) must not stop the skip.
   static size_t SkipToDigit(const char* p, size_t n) {
     size_t k = 0;
 #if defined(__SSE2__)
-    const __m128i zero = _mm_set1_epi8('0' - 128);
-    const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF));
     const __m128i bias = _mm_set1_epi8(-128);
-    const __m128i nine = _mm_set1_epi8('9' - 128);
-    for (; k + 16 <= n; k += 16) {
-      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
-      __m128i sv = _mm_xor_si128(v, bias);  // unsigned order as signed
-      __m128i ge0 = _mm_cmpgt_epi8(sv, _mm_sub_epi8(zero, _mm_set1_epi8(1)));
-      __m128i le9 = _mm_cmplt_epi8(sv, _mm_add_epi8(nine, _mm_set1_epi8(1)));
-      __m128i hit = _mm_or_si128(_mm_and_si128(ge0, le9), _mm_cmpeq_epi8(v, ef));
-      int mask = _mm_movemask_epi8(hit);
+    const __m128i lo0 = _mm_set1_epi8(static_cast<char>('0' - 1 - 128));
+    const __m128i hi9 = _mm_set1_epi8(static_cast<char>('9' + 1 - 128));
+    const __m128i ef = _mm_set1_epi8(static_cast<char>(0xEF));
+    const __m128i bc = _mm_set1_epi8(static_cast<char>(0xBC));
+    const __m128i lo90 = _mm_set1_epi8(static_cast<char>(0x90 - 1 - 128));
+    const __m128i hi99 = _mm_set1_epi8(static_cast<char>(0x99 + 1 - 128));
+    for (; k + 18 <= n; k += 16) {
+      __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 1));
+      __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 2));
+      __m128i s0 = _mm_xor_si128(v0, bias);  // unsigned order as signed
+      __m128i s2 = _mm_xor_si128(v2, bias);
+      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(s0, lo0), _mm_cmplt_epi8(s0, hi9));
+      __m128i wide =
+          _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, ef), _mm_cmpeq_epi8(v1, bc)),
+                        _mm_and_si128(_mm_cmpgt_epi8(s2, lo90), _mm_cmplt_epi8(s2, hi99)));
+      int mask = _mm_movemask_epi8(_mm_or_si128(digit, wide));
       if (mask) return k + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
     }
 #endif
     for (; k < n; ++k) {
       unsigned char c = p[k];
-      if ((c >= '0' && c <= '9') || c == 0xEF) return k;
+      if (c >= '0' && c <= '9') return k;
+      if (c == 0xEF) {
+        if (k + 2 >= n) return k;  // undecidable yet
+        if (static_cast<unsigned char>(p[k + 1]) == 0xBC &&
+            static_cast<unsigned char>(p[k + 2]) >= 0x90 &&
+            static_cast<unsigned char>(p[k + 2]) <= 0x99)
+          return k;
+      }
     }
     return n;
   }
@@ -245,7 +289,8 @@ class ScannerImpl final : public Scanner {
       return true;
     }
     if (c == 0xEF && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
-        static_cast<unsigned char>(s[i + 2]) >= 0x90 && static_cast<unsigned char>(s[i + 2]) <= 0x99) {
+        static_cast<unsigned char>(s[i + 2]) >= 0x90 &&
+        static_cast<unsigned char>(s[i + 2]) <= 0x99) {
       *len = 3;
       return true;
     }
@@ -283,6 +328,7 @@ class ScannerImpl final : public Scanner {
       if (i >= limit) break;
       size_t dl;
       if (!DigitAt(s, i, &dl)) {
+        if (i + 3 > limit && !finishing) break;  // a full-width digit may be arriving
         ++i;
         continue;
       }
@@ -344,7 +390,8 @@ class ScannerImpl final : public Scanner {
         buf[len++] = static_cast<char>(c);
         ++i;
       } else if (c == 0xEF && i + 2 < b + 1 && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
-                 static_cast<unsigned char>(s[i + 2]) >= 0x90 && static_cast<unsigned char>(s[i + 2]) <= 0x99) {
+                 static_cast<unsigned char>(s[i + 2]) >= 0x90 &&
+                 static_cast<unsigned char>(s[i + 2]) <= 0x99) {
         buf[len++] = static_cast<char>('0' + (static_cast<unsigned char>(s[i + 2]) - 0x90));
         i += 3;
       } else {
@@ -353,11 +400,16 @@ class ScannerImpl final : public Scanner {
     }
     std::string_view d(buf, len);
     switch (kind) {
-      case ValidatorKind::kMyNumber: return IsValidMyNumber(d);
-      case ValidatorKind::kCorporateNumber: return IsValidCorporateNumber(d);
-      case ValidatorKind::kLuhnCard: return IsLuhnValid(d) && !CardBrand(d).empty();
-      case ValidatorKind::kDriversLicense: return IsValidDriversLicense(d);
-      default: return true;
+      case ValidatorKind::kMyNumber:
+        return IsValidMyNumber(d);
+      case ValidatorKind::kCorporateNumber:
+        return IsValidCorporateNumber(d);
+      case ValidatorKind::kLuhnCard:
+        return IsLuhnValid(d) && !CardBrand(d).empty();
+      case ValidatorKind::kDriversLicense:
+        return IsValidDriversLicense(d);
+      default:
+        return true;
     }
   }
 
@@ -394,7 +446,8 @@ class ScannerImpl final : public Scanner {
                 DecodeBefore(before, at, &n1);
                 if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
               }
-              if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
+              if (at >= prefix.size() &&
+                  before.substr(at - prefix.size(), prefix.size()) == prefix) {
                 c.start = abs - (before.size() - at) - prefix.size();
                 break;
               }
@@ -451,7 +504,8 @@ class ScannerImpl final : public Scanner {
                 [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
     }
     std::inplace_merge(keywords_.begin(), keywords_.begin() + static_cast<long>(keywords_sorted_),
-                       keywords_.end(), [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
+                       keywords_.end(),
+                       [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
     keywords_sorted_ = keywords_.size();
     // 0. Numeric candidates from the digit tokenizer.
     TokenizeNumbers(finishing);
@@ -464,7 +518,8 @@ class ScannerImpl final : public Scanner {
       c.rule = p.rule;
       if (p.prefix != PrefixKind::kNone) {
         // At the stream start the '^' branch may have matched: then there is no extra byte.
-        unsigned char first = m.from >= buf_base_ ? static_cast<unsigned char>(buf_[m.from - buf_base_]) : 0;
+        unsigned char first =
+            m.from >= buf_base_ ? static_cast<unsigned char>(view_[m.from - buf_base_]) : 0;
         bool letter = (first >= 'A' && first <= 'Z') || (first >= 'a' && first <= 'z');
         bool digit = first >= '0' && first <= '9';
         bool value_start = first == 0xEF || (p.prefix == PrefixKind::kNotDigit ? digit : letter);
@@ -479,7 +534,8 @@ class ScannerImpl final : public Scanner {
     // Identical spans of one rule from different patterns: keep one.
     unpositioned_.erase(std::unique(unpositioned_.begin(), unpositioned_.end(),
                                     [](const Candidate& a, const Candidate& b) {
-                                      return a.start == b.start && a.end == b.end && a.rule == b.rule;
+                                      return a.start == b.start && a.end == b.end &&
+                                             a.rule == b.rule;
                                     }),
                         unpositioned_.end());
 
@@ -487,7 +543,8 @@ class ScannerImpl final : public Scanner {
     Walk(finishing);
 
     // 3. Settle candidates whose context has arrived.
-    uint64_t horizon = finishing ? UINT64_MAX : (data_end_ > settle_after_ ? data_end_ - settle_after_ : 0);
+    uint64_t horizon =
+        finishing ? UINT64_MAX : (data_end_ > settle_after_ ? data_end_ - settle_after_ : 0);
     std::vector<Candidate> still;
     for (auto& c : pending_) {
       if (c.end <= horizon) {
@@ -512,9 +569,10 @@ class ScannerImpl final : public Scanner {
     keywords_sorted_ = keywords_.size();
     uint64_t tail = rs_.max_candidate_width + 64;
     uint64_t byte_keep = std::min(keep, data_end_ > tail ? data_end_ - tail : 0);
-    if (byte_keep > buf_base_ + (1 << 20) || (finishing && byte_keep > buf_base_)) {
+    if (!borrowed_ && (byte_keep > buf_base_ + (1 << 20) || (finishing && byte_keep > buf_base_))) {
       buf_.erase(0, byte_keep - buf_base_);
       buf_base_ = byte_keep;
+      view_ = buf_;
     }
   }
 
@@ -581,7 +639,8 @@ class ScannerImpl final : public Scanner {
           c.start = walker_offset_;
         }
         c.line = walker_line_;
-        c.column = static_cast<uint32_t>(walker_col_chars_ + CountChars(Bytes(walker_offset_, c.start)) + 1);
+        c.column = static_cast<uint32_t>(walker_col_chars_ +
+                                         CountChars(Bytes(walker_offset_, c.start)) + 1);
         c.record = record;
         ensure_fields();
         if (have_fields && !header_.empty() && walker_line_ > header_line_) {
@@ -640,7 +699,8 @@ class ScannerImpl final : public Scanner {
         walker_mid_line_ = true;
       }
     }
-    unpositioned_.erase(unpositioned_.begin(), unpositioned_.begin() + static_cast<long>(next_cand));
+    unpositioned_.erase(unpositioned_.begin(),
+                        unpositioned_.begin() + static_cast<long>(next_cand));
   }
 
   // Returns true if the line in header_acc_ is the header row: at least two
@@ -689,9 +749,11 @@ class ScannerImpl final : public Scanner {
   void AttachHeader(Candidate* c) {
     if (c->field < 0 || static_cast<size_t>(c->field) >= header_.size()) return;
     const HeaderColumn& col = header_[c->field];
-    if (std::find(col.context_rules.begin(), col.context_rules.end(), c->rule) != col.context_rules.end())
+    if (std::find(col.context_rules.begin(), col.context_rules.end(), c->rule) !=
+        col.context_rules.end())
       c->header_context.push_back(col.text);
-    if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) != col.negative_rules.end())
+    if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) !=
+        col.negative_rules.end())
       c->header_negative = true;
     // A header that names another type is authoritative over nearby keywords.
     if (c->header_context.empty() && !col.context_rules.empty()) c->header_foreign = true;
@@ -703,7 +765,8 @@ class ScannerImpl final : public Scanner {
     std::string_view text = Bytes(ctx_from, c.end + kSettleMargin);
     if (ctx_from < buf_base_) ctx_from = buf_base_;
     if (c.start < ctx_from || c.end > ctx_from + text.size()) return;  // bytes gone: cannot happen
-    Validated v = ValidateCandidate(rule, text, c.start - ctx_from, c.end - ctx_from, c.cell, &vctx_);
+    Validated v =
+        ValidateCandidate(rule, text, c.start - ctx_from, c.end - ctx_from, c.cell, &vctx_);
     if (!v.ok) return;
     uint64_t start = ctx_from + v.start, end = ctx_from + v.end;
 
@@ -769,7 +832,9 @@ class ScannerImpl final : public Scanner {
     f.field = c.field;
     f.record = c.record;
     f.score = score;
-    f.confidence = score >= 0.8 ? Confidence::kHigh : score >= 0.5 ? Confidence::kMedium : Confidence::kLow;
+    f.confidence = score >= 0.8   ? Confidence::kHigh
+                   : score >= 0.5 ? Confidence::kMedium
+                                  : Confidence::kLow;
     if (f.confidence < opt_.min_confidence) return;
     f.risk = rule.info.risk;
     std::string raw(Bytes(start, end));
@@ -826,7 +891,9 @@ class ScannerImpl final : public Scanner {
   Status error_;
   bool finished_ = false;
 
-  std::string buf_;
+  std::string buf_;        // streaming: the bytes from buf_base_ to data_end_
+  std::string_view view_;  // what Bytes() reads: buf_, or the caller's buffer
+  bool borrowed_ = false;  // view_ is the caller's whole buffer (ScanWhole)
   uint64_t buf_base_ = 0;
   uint64_t data_end_ = 0;
   uint64_t max_window_before_ = 0;
@@ -842,10 +909,10 @@ class ScannerImpl final : public Scanner {
   uint64_t emitted_ = 0;
 
   uint64_t walker_offset_ = 0;
-  uint64_t tok_pos_ = 0;      // the digit tokenizer has read up to here
+  uint64_t tok_pos_ = 0;  // the digit tokenizer has read up to here
   bool has_numeric_ = false;
-  std::vector<size_t> numeric_rules_;     // enabled rules with numeric shapes
-  uint32_t numeric_group_counts_ = 0;     // bit n: some shape has n groups
+  std::vector<size_t> numeric_rules_;  // enabled rules with numeric shapes
+  uint32_t numeric_group_counts_ = 0;  // bit n: some shape has n groups
   uint64_t walker_line_ = 1;
   uint64_t walker_col_chars_ = 0;
   bool walker_mid_line_ = false;
@@ -861,16 +928,18 @@ class ScannerImpl final : public Scanner {
 
 }  // namespace
 
-Result<std::unique_ptr<Scanner>> Scanner::Create(std::shared_ptr<const RuleSet> rules, const HashKey& key,
-                                                 ScanOptions options) {
+Result<std::unique_ptr<Scanner>> Scanner::Create(std::shared_ptr<const RuleSet> rules,
+                                                 const HashKey& key, ScanOptions options) {
   if (!rules) return InvalidArgument("Scanner::Create needs a rule set");
   const auto* impl = dynamic_cast<const RuleSetImpl*>(rules.get());
   if (!impl) return InvalidArgument("rule set was not loaded by RuleSet::Load*");
-  if (options.field_delimiter && options.field_delimiter != ',' && options.field_delimiter != '\t' &&
-      options.field_delimiter != ';' && options.field_delimiter != '|')
+  if (options.field_delimiter && options.field_delimiter != ',' &&
+      options.field_delimiter != '\t' && options.field_delimiter != ';' &&
+      options.field_delimiter != '|')
     return InvalidArgument("field_delimiter must be ',', '\\t', ';' or '|'");
   for (const auto& t : options.types)
-    if (!impl->Find(t)) return InvalidArgument("unknown type '" + t + "' (see `mamori rules list`)");
+    if (!impl->Find(t))
+      return InvalidArgument("unknown type '" + t + "' (see `mamori rules list`)");
   auto scanner = std::make_unique<ScannerImpl>(rules, *impl, key, std::move(options));
   RETURN_IF_ERROR(scanner->Init());
   return std::unique_ptr<Scanner>(std::move(scanner));
@@ -879,16 +948,19 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(std::shared_ptr<const RuleSet> 
 Result<std::vector<Finding>> ScanText(std::shared_ptr<const RuleSet> rules, const HashKey& key,
                                       std::string_view text, const ScanOptions& options) {
   ASSIGN_OR_RETURN(auto scanner, Scanner::Create(std::move(rules), key, options));
-  RETURN_IF_ERROR(scanner->Feed(text));
-  RETURN_IF_ERROR(scanner->Finish());
+  auto* impl = static_cast<ScannerImpl*>(scanner.get());
+  RETURN_IF_ERROR(impl->ScanWhole(text));
   return scanner->TakeFindings();
 }
 
 std::string_view ConfidenceName(Confidence c) {
   switch (c) {
-    case Confidence::kLow: return "low";
-    case Confidence::kMedium: return "medium";
-    case Confidence::kHigh: return "high";
+    case Confidence::kLow:
+      return "low";
+    case Confidence::kMedium:
+      return "medium";
+    case Confidence::kHigh:
+      return "high";
   }
   return "low";
 }
@@ -902,9 +974,12 @@ Result<Confidence> ParseConfidence(std::string_view name) {
 
 std::string_view RiskName(Risk r) {
   switch (r) {
-    case Risk::kLow: return "low";
-    case Risk::kMedium: return "medium";
-    case Risk::kHigh: return "high";
+    case Risk::kLow:
+      return "low";
+    case Risk::kMedium:
+      return "medium";
+    case Risk::kHigh:
+      return "high";
   }
   return "medium";
 }
@@ -920,15 +995,17 @@ std::vector<std::string> RuleSetImpl::CheckExamples() const {
       opt.min_confidence = Confidence::kLow;
       auto found = ScanText(self, key, example, opt);
       if (!found.ok()) {
-        failures.push_back(r.source_file + ": scanning example failed: " + found.status().ToString());
+        failures.push_back(r.source_file +
+                           ": scanning example failed: " + found.status().ToString());
         return;
       }
       bool matched = false;
       for (const auto& f : *found)
         if (f.type == r.info.type && f.confidence >= Confidence::kMedium) matched = true;
       if (matched != must_match) {
-        failures.push_back(r.source_file + " (" + r.info.type + "): " +
-                           (must_match ? "example not found: " : "negative example matched: ") + example);
+        failures.push_back(
+            r.source_file + " (" + r.info.type +
+            "): " + (must_match ? "example not found: " : "negative example matched: ") + example);
       }
     };
     for (const auto& e : r.examples) check(e, true);

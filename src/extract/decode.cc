@@ -239,6 +239,9 @@ void AppendUtf8(std::string* out, uint32_t cp) {
 }
 
 bool IsValidUtf8(std::string_view s) {
+  // Every file is validated before it is scanned, so this runs over every byte.
+  // Japanese text is mostly three-byte sequences, which take the second branch
+  // with two comparisons; the general branch handles the rest per RFC 3629.
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
   const unsigned char* end = p + s.size();
   while (p < end) {
@@ -253,6 +256,12 @@ bool IsValidUtf8(std::string_view s) {
     unsigned char c = *p;
     if (c < 0x80) {
       ++p;
+      continue;
+    }
+    // E1..EC and EE..EF lead bytes accept any two continuation bytes.
+    if (c >= 0xE1 && c <= 0xEF && c != 0xED && end - p >= 3) {
+      if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return false;
+      p += 3;
       continue;
     }
     size_t n;

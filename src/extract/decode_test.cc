@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "extract/extract.h"
+#include "extract/internal.h"
 #include "extract/test_util.h"
 
 namespace mamori::extract {
@@ -207,3 +208,58 @@ TEST(ExtractDecode, VisitorStopIsReturned) {
 
 }  // namespace
 }  // namespace mamori::extract
+
+// IsValidUtf8 has a fast path for three-byte sequences; it must agree with a
+// plain RFC 3629 decoder on every lead byte with every pair of next bytes.
+namespace {
+bool ReferenceUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    int n = c < 0x80             ? 0
+            : (c & 0xE0) == 0xC0 ? 1
+            : (c & 0xF0) == 0xE0 ? 2
+            : (c & 0xF8) == 0xF0 ? 3
+                                 : -1;
+    if (n < 0 || i + n >= s.size()) return false;
+    uint32_t cp = n == 0 ? c : c & (0x3F >> n);
+    for (int k = 1; k <= n; ++k) {
+      unsigned char d = s[i + k];
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+}  // namespace
+
+TEST(Decode, IsValidUtf8AgreesWithReferenceDecoder) {
+  int checked = 0;
+  for (int a = 0x80; a < 0x100; ++a) {
+    for (int b = 0x70; b < 0xD0; b += 3) {
+      for (int c = 0x70; c < 0xD0; c += 5) {
+        for (const char* tail : {"", "x", "\x80"}) {
+          std::string s = "ab";
+          s.push_back(static_cast<char>(a));
+          s.push_back(static_cast<char>(b));
+          s.push_back(static_cast<char>(c));
+          s += tail;
+          ASSERT_EQ(mamori::extract::internal::IsValidUtf8(s), ReferenceUtf8(s))
+              << std::hex << a << " " << b << " " << c << " tail " << tail;
+          // Truncated at every length: a sequence cut by the end is invalid.
+          for (size_t cut = 2; cut < s.size(); ++cut)
+            ASSERT_EQ(mamori::extract::internal::IsValidUtf8(std::string_view(s).substr(0, cut)),
+                      ReferenceUtf8(std::string_view(s).substr(0, cut)));
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100000);
+  EXPECT_TRUE(mamori::extract::internal::IsValidUtf8("個人番号１２３４"));
+  EXPECT_FALSE(mamori::extract::internal::IsValidUtf8("\xED\xA0\x80"));  // a surrogate
+  EXPECT_FALSE(mamori::extract::internal::IsValidUtf8("\xE0\x80\xAF"));  // overlong
+}
