@@ -150,6 +150,9 @@ Result<CompiledRule> ParseRule(const YAML::Node& doc, const std::string& file,
     if (!n.IsSequence())
       return InvalidArgument(where + ": 'numeric' must be a list of shapes like [4, 4, 4]");
     for (const auto& shape : n) {
+      if (shape.IsSequence() && shape.size() > 8)
+        return InvalidArgument(where +
+                               ": a numeric shape has at most 8 groups (the tokenizer's limit)");
       if (!shape.IsSequence() || shape.size() == 0)
         return InvalidArgument(
             where +

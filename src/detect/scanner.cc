@@ -14,6 +14,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <deque>
 
@@ -65,6 +66,12 @@ bool ContainsWord(const std::string& folded, const std::vector<std::string>& wor
 
 // Splits one line of delimited text into [start, end) byte ranges of its
 // fields, honouring double quotes. Ranges exclude the quotes.
+size_t NextDelimiter(std::string_view line, size_t from, char delim) {
+  if (from >= line.size()) return line.size();
+  const void* hit = std::memchr(line.data() + from, delim, line.size() - from);
+  return hit ? static_cast<size_t>(static_cast<const char*>(hit) - line.data()) : line.size();
+}
+
 void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
   out->clear();
   size_t i = 0;
@@ -85,9 +92,9 @@ void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t
       start = i + 1;
       end = std::min(j, line.size());
       i = j < line.size() ? j + 1 : j;
-      while (i < line.size() && line[i] != delim) ++i;
+      i = NextDelimiter(line, i, delim);
     } else {
-      while (i < line.size() && line[i] != delim) ++i;
+      i = NextDelimiter(line, i, delim);
       end = i;
     }
     // Trim spaces and a trailing CR.
@@ -116,9 +123,11 @@ class ScannerImpl final : public Scanner {
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
       if (!enabled_[i] || rs_.compiled[i].numeric.empty()) continue;
       has_numeric_ = true;
-      numeric_rules_.push_back(i);
-      for (const auto& shape : rs_.compiled[i].numeric)
-        if (shape.size() < 32) numeric_group_counts_ |= 1u << shape.size();
+      for (const auto& shape : rs_.compiled[i].numeric) {
+        if (shape.empty() || shape.size() > kMaxShapeGroups) continue;
+        for (int d = shape[0].min; d <= shape[0].max && d <= kMaxGroupDigits; ++d)
+          shapes_by_start_[shape.size()][d].push_back({static_cast<int>(i), &shape});
+      }
     }
   }
 
@@ -416,45 +425,50 @@ class ScannerImpl final : public Scanner {
   template <typename G>
   void OfferShapes(std::string_view s, const std::vector<G>& groups) {
     for (size_t a = 0; a < groups.size(); ++a) {
-      for (size_t b = a; b < groups.size() && b - a < 8; ++b) {
+      for (size_t b = a; b < groups.size() && b - a < kMaxShapeGroups; ++b) {
         size_t n = b - a + 1;
-        if (!(numeric_group_counts_ & (1u << n))) continue;
-        for (size_t r : numeric_rules_) {
-          const CompiledRule& rule = rs_.compiled[r];
-          for (const auto& shape : rule.numeric) {
-            if (shape.size() != n) continue;
-            bool fits = true;
-            for (size_t k = 0; k < n && fits; ++k)
-              fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
-            if (!fits) continue;
-            // Check digits first: nine in ten random numbers stop here.
-            if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end)) break;
-            Candidate c;
-            c.start = tok_pos_ + groups[a].start;
-            c.end = tok_pos_ + groups[b].end;
-            c.rule = static_cast<int>(r);
-            if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) continue;
-            // An invoice registration number: "T" (and a separator) before the digits.
-            // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
-            uint64_t abs = c.start;
-            std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
-            for (const auto& prefix : rule.numeric_prefixes) {
-              size_t at = before.size();
-              size_t sl, n1 = 0;
-              bool paren;
-              if (at > 0) {
-                DecodeBefore(before, at, &n1);
-                if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
-              }
-              if (at >= prefix.size() &&
-                  before.substr(at - prefix.size(), prefix.size()) == prefix) {
-                c.start = abs - (before.size() - at) - prefix.size();
-                break;
-              }
-            }
-            unpositioned_.push_back(std::move(c));
-            break;
+        // The shapes with n groups, flattened in rule order. A rule offers at
+        // most one candidate per run: the first of its shapes that fits and
+        // passes; a failed check digit ends that rule's turn.
+        int done_rule = -1;
+        if (groups[a].digits > kMaxGroupDigits) break;
+        for (const ShapeRef& ref : shapes_by_start_[n][groups[a].digits]) {
+          if (ref.rule == done_rule) continue;
+          const auto& shape = *ref.shape;
+          bool fits = true;
+          for (size_t k = 0; k < n && fits; ++k)
+            fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
+          if (!fits) continue;
+          const CompiledRule& rule = rs_.compiled[static_cast<size_t>(ref.rule)];
+          // Check digits first: nine in ten random numbers stop here.
+          if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end)) {
+            done_rule = ref.rule;
+            continue;
           }
+          Candidate c;
+          c.start = tok_pos_ + groups[a].start;
+          c.end = tok_pos_ + groups[b].end;
+          c.rule = ref.rule;
+          if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) continue;
+          // An invoice registration number: "T" (and a separator) before the digits.
+          // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
+          uint64_t abs = c.start;
+          std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
+          for (const auto& prefix : rule.numeric_prefixes) {
+            size_t at = before.size();
+            size_t sl, n1 = 0;
+            bool paren;
+            if (at > 0) {
+              DecodeBefore(before, at, &n1);
+              if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
+            }
+            if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
+              c.start = abs - (before.size() - at) - prefix.size();
+              break;
+            }
+          }
+          unpositioned_.push_back(std::move(c));
+          done_rule = ref.rule;
         }
       }
     }
@@ -623,7 +637,8 @@ class ScannerImpl final : public Scanner {
       }
       uint64_t record = opt_.field_delimiter ? walker_line_ - 1 : record_;
 
-      std::vector<std::pair<size_t, size_t>> fields;
+      auto& fields = fields_;  // reused: one allocation per scanner, not per line
+      fields.clear();
       bool have_fields = false;
       auto ensure_fields = [&] {
         if (!have_fields && opt_.field_delimiter && first_segment && complete) {
@@ -891,6 +906,7 @@ class ScannerImpl final : public Scanner {
   Status error_;
   bool finished_ = false;
 
+  std::vector<std::pair<size_t, size_t>> fields_;  // Walk's cells of the current line
   std::string buf_;        // streaming: the bytes from buf_base_ to data_end_
   std::string_view view_;  // what Bytes() reads: buf_, or the caller's buffer
   bool borrowed_ = false;  // view_ is the caller's whole buffer (ScanWhole)
@@ -911,8 +927,16 @@ class ScannerImpl final : public Scanner {
   uint64_t walker_offset_ = 0;
   uint64_t tok_pos_ = 0;  // the digit tokenizer has read up to here
   bool has_numeric_ = false;
-  std::vector<size_t> numeric_rules_;  // enabled rules with numeric shapes
-  uint32_t numeric_group_counts_ = 0;  // bit n: some shape has n groups
+  static constexpr size_t kMaxShapeGroups = 8;
+  struct ShapeRef {
+    int rule;
+    const std::vector<DigitGroup>* shape;
+  };
+  static constexpr int kMaxGroupDigits = 19;  // the loader's limit for one group
+  // Enabled rules' numeric shapes by their number of groups and the digit
+  // count of their first group, in rule order: most digit runs fit none.
+  std::array<std::array<std::vector<ShapeRef>, kMaxGroupDigits + 1>, kMaxShapeGroups + 1>
+      shapes_by_start_;
   uint64_t walker_line_ = 1;
   uint64_t walker_col_chars_ = 0;
   bool walker_mid_line_ = false;

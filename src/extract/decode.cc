@@ -3,6 +3,9 @@
 #include <unicode/ucnv.h>
 #include <unicode/ucnv_cb.h>
 
+#if defined(__x86_64__)
+#include <tmmintrin.h>
+#endif
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -238,8 +241,7 @@ void AppendUtf8(std::string* out, uint32_t cp) {
   }
 }
 
-bool IsValidUtf8(std::string_view s) {
-  // Every file is validated before it is scanned, so this runs over every byte.
+bool IsValidUtf8Scalar(std::string_view s) {
   // Japanese text is mostly three-byte sequences, which take the second branch
   // with two comparisons; the general branch handles the rest per RFC 3629.
   const unsigned char* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -291,6 +293,99 @@ bool IsValidUtf8(std::string_view s) {
     p += n + 1;
   }
   return true;
+}
+
+#if defined(__x86_64__)
+// Keiser & Lemire, "Validating UTF-8 in less than one instruction per byte"
+// (Software: Practice and Experience, 2021): three nibble lookups classify
+// every pair of adjacent bytes, and a fourth check catches the continuation
+// bytes of three- and four-byte sequences. SSSE3 for pshufb; chosen at run
+// time, with the scalar loop as the reference and the fallback.
+namespace utf8simd {
+constexpr uint8_t kTooShort = 1 << 0, kTooLong = 1 << 1, kOverlong3 = 1 << 2, kTooLarge = 1 << 3,
+                  kSurrogate = 1 << 4, kOverlong2 = 1 << 5, kTooLarge1000 = 1 << 6,
+                  kOverlong4 = 1 << 6, kTwoConts = 1 << 7,
+                  kCarry = kTooShort | kTooLong | kTwoConts;
+
+struct State {
+  __m128i prev, error, incomplete;
+};
+
+__attribute__((target("ssse3"))) inline void Block(State& st, __m128i in) {
+  const __m128i t1h =
+      _mm_setr_epi8(kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong,
+                    static_cast<char>(kTwoConts), static_cast<char>(kTwoConts),
+                    static_cast<char>(kTwoConts), static_cast<char>(kTwoConts),
+                    kTooShort | kOverlong2, kTooShort, kTooShort | kOverlong3 | kSurrogate,
+                    static_cast<char>(kTooShort | kTooLarge | kTooLarge1000 | kOverlong4));
+  constexpr char kBig = static_cast<char>(kCarry | kTooLarge | kTooLarge1000);
+  const __m128i t1l = _mm_setr_epi8(
+      static_cast<char>(kCarry | kOverlong3 | kOverlong2 | kOverlong4),
+      static_cast<char>(kCarry | kOverlong2), static_cast<char>(kCarry), static_cast<char>(kCarry),
+      static_cast<char>(kCarry | kTooLarge), kBig, kBig, kBig, kBig, kBig, kBig, kBig, kBig,
+      static_cast<char>(kCarry | kTooLarge | kTooLarge1000 | kSurrogate), kBig, kBig);
+  const __m128i t2h = _mm_setr_epi8(
+      kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort,
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge1000 |
+                        kOverlong4),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge), kTooShort,
+      kTooShort, kTooShort, kTooShort);
+  // Bytes that, in the last three positions, start a sequence the block does not finish.
+  const __m128i max_end =
+      _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, static_cast<char>(0xF0 - 1),
+                    static_cast<char>(0xE0 - 1), static_cast<char>(0xC0 - 1));
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  if (_mm_movemask_epi8(in) == 0) {  // ASCII: only an unfinished sequence before it is wrong
+    st.error = _mm_or_si128(st.error, st.incomplete);
+    st.prev = in;
+    st.incomplete = _mm_setzero_si128();
+    return;
+  }
+  __m128i prev1 = _mm_alignr_epi8(in, st.prev, 15);
+  __m128i b1h = _mm_shuffle_epi8(t1h, _mm_and_si128(_mm_srli_epi16(prev1, 4), nib));
+  __m128i b1l = _mm_shuffle_epi8(t1l, _mm_and_si128(prev1, nib));
+  __m128i b2h = _mm_shuffle_epi8(t2h, _mm_and_si128(_mm_srli_epi16(in, 4), nib));
+  __m128i special = _mm_and_si128(_mm_and_si128(b1h, b1l), b2h);
+  __m128i prev2 = _mm_alignr_epi8(in, st.prev, 14), prev3 = _mm_alignr_epi8(in, st.prev, 13);
+  __m128i third = _mm_subs_epu8(prev2, _mm_set1_epi8(static_cast<char>(0xE0 - 0x80)));
+  __m128i fourth = _mm_subs_epu8(prev3, _mm_set1_epi8(static_cast<char>(0xF0 - 0x80)));
+  __m128i must23 =
+      _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8(static_cast<char>(0x80)));
+  st.error = _mm_or_si128(st.error, _mm_xor_si128(must23, special));
+  st.incomplete = _mm_subs_epu8(in, max_end);
+  st.prev = in;
+}
+
+__attribute__((target("ssse3"))) bool Validate(const unsigned char* p, size_t n) {
+  State st{_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+  auto clean = [](__m128i e) {
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(e, _mm_setzero_si128())) == 0xFFFF;
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    Block(st, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+    // Stop early on garbage (binary or another encoding), checked every 1 KiB.
+    if ((i & 1023) == 1008 && !clean(st.error)) return false;
+  }
+  if (i < n) {
+    alignas(16) unsigned char tail[16] = {0};  // NUL padding is ASCII
+    std::memcpy(tail, p + i, n - i);
+    Block(st, _mm_load_si128(reinterpret_cast<const __m128i*>(tail)));
+  }
+  return clean(_mm_or_si128(st.error, st.incomplete));
+}
+}  // namespace utf8simd
+#endif
+
+bool IsValidUtf8(std::string_view s) {
+  // Every file is validated before it is scanned, so this runs over every byte.
+#if defined(__x86_64__)
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  if (ssse3) return utf8simd::Validate(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+#endif
+  return IsValidUtf8Scalar(s);
 }
 
 bool LooksBinary(std::string_view data) {

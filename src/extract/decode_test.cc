@@ -236,30 +236,42 @@ bool ReferenceUtf8(std::string_view s) {
 }
 }  // namespace
 
+namespace mamori::extract {
 TEST(Decode, IsValidUtf8AgreesWithReferenceDecoder) {
+  // Prefixes put the sequence at different offsets of a 16-byte block, so the
+  // vector path meets it inside a block, across two blocks and in the tail.
+  const std::string prefixes[] = {"ab", std::string(13, 'a'), std::string(14, 'a'), "あいうえおか"};
+  const std::string suffixes[] = {"", "x", "\x80", "漢字漢字漢字テキスト", std::string(40, 'z')};
   int checked = 0;
   for (int a = 0x80; a < 0x100; ++a) {
     for (int b = 0x70; b < 0xD0; b += 3) {
       for (int c = 0x70; c < 0xD0; c += 5) {
-        for (const char* tail : {"", "x", "\x80"}) {
-          std::string s = "ab";
-          s.push_back(static_cast<char>(a));
-          s.push_back(static_cast<char>(b));
-          s.push_back(static_cast<char>(c));
-          s += tail;
-          ASSERT_EQ(mamori::extract::internal::IsValidUtf8(s), ReferenceUtf8(s))
-              << std::hex << a << " " << b << " " << c << " tail " << tail;
+        for (const auto& prefix : prefixes) {
+          for (const auto& suffix : suffixes) {
+            std::string s = prefix;
+            s.push_back(static_cast<char>(a));
+            s.push_back(static_cast<char>(b));
+            s.push_back(static_cast<char>(c));
+            s += suffix;
+            ASSERT_EQ(internal::IsValidUtf8(s), ReferenceUtf8(s))
+                << std::hex << a << " " << b << " " << c << " after " << prefix.size() << " bytes";
+            ++checked;
+          }
           // Truncated at every length: a sequence cut by the end is invalid.
-          for (size_t cut = 2; cut < s.size(); ++cut)
-            ASSERT_EQ(mamori::extract::internal::IsValidUtf8(std::string_view(s).substr(0, cut)),
+          std::string s =
+              prefix + static_cast<char>(a) + static_cast<char>(b) + static_cast<char>(c);
+          for (size_t cut = 1; cut < s.size(); ++cut)
+            ASSERT_EQ(internal::IsValidUtf8(std::string_view(s).substr(0, cut)),
                       ReferenceUtf8(std::string_view(s).substr(0, cut)));
-          ++checked;
         }
       }
     }
   }
   EXPECT_GT(checked, 100000);
-  EXPECT_TRUE(mamori::extract::internal::IsValidUtf8("個人番号１２３４"));
-  EXPECT_FALSE(mamori::extract::internal::IsValidUtf8("\xED\xA0\x80"));  // a surrogate
-  EXPECT_FALSE(mamori::extract::internal::IsValidUtf8("\xE0\x80\xAF"));  // overlong
+  EXPECT_TRUE(internal::IsValidUtf8("個人番号１２３４"));
+  EXPECT_TRUE(internal::IsValidUtf8(std::string(1000, 'a') + "😀" + std::string(100, 'b')));
+  EXPECT_FALSE(internal::IsValidUtf8("\xED\xA0\x80"));                               // a surrogate
+  EXPECT_FALSE(internal::IsValidUtf8("\xE0\x80\xAF"));                               // overlong
+  EXPECT_FALSE(internal::IsValidUtf8(std::string(2000, 'a') + "\xF5\x80\x80\x80"));  // > U+10FFFF
 }
+}  // namespace mamori::extract
