@@ -522,7 +522,9 @@ class ScannerImpl final : public Scanner {
                        [](const KeywordHit& a, const KeywordHit& b) { return a.end < b.end; });
     keywords_sorted_ = keywords_.size();
     // 0. Numeric candidates from the digit tokenizer.
+    const size_t leftover = unpositioned_.size();  // sorted by the last call
     TokenizeNumbers(finishing);
+    const size_t tokenized = unpositioned_.size();
     // 1. Turn raw matches into candidates (drop the {ND} prefix byte).
     for (const auto& m : raw_) {
       const PatternEntry& p = rs_.patterns[m.pattern];
@@ -543,8 +545,22 @@ class ScannerImpl final : public Scanner {
       unpositioned_.push_back(std::move(c));
     }
     raw_.clear();
-    std::sort(unpositioned_.begin(), unpositioned_.end(),
-              [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+    // Sort by start as three runs: leftovers (sorted), tokenizer candidates
+    // (nearly sorted), pattern matches (ordered by end). Sorting the whole
+    // vector of fat Candidates cost a tenth of the scan on number-heavy text.
+    // (start, end, rule): a total order, so duplicates are adjacent for unique().
+    auto by_start = [](const Candidate& a, const Candidate& b) {
+      return a.start != b.start ? a.start < b.start
+             : a.end != b.end   ? a.end < b.end
+                                : a.rule < b.rule;
+    };
+    auto first = unpositioned_.begin();
+    auto mid1 = first + static_cast<long>(leftover), mid2 = first + static_cast<long>(tokenized);
+    if (!std::is_sorted(mid1, mid2, by_start)) std::sort(mid1, mid2, by_start);
+    if (!std::is_sorted(mid2, unpositioned_.end(), by_start))
+      std::sort(mid2, unpositioned_.end(), by_start);
+    std::inplace_merge(first, mid1, mid2, by_start);
+    std::inplace_merge(first, mid2, unpositioned_.end(), by_start);
     // Identical spans of one rule from different patterns: keep one.
     unpositioned_.erase(std::unique(unpositioned_.begin(), unpositioned_.end(),
                                     [](const Candidate& a, const Candidate& b) {
