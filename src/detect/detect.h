@@ -110,7 +110,8 @@ Result<std::vector<Finding>> ScanText(std::shared_ptr<const RuleSet> rules, cons
 
 // Estimates how many distinct people a set of findings exposes. Findings are
 // grouped per record (row, paragraph); records that share a strong key (My
-// Number, e-mail, phone, name + birth date) are the same person.
+// Number, e-mail, phone, name + birth date) are the same person. Findings
+// of low confidence are not counted: they are not evidence of a person.
 // Thread-compatible. Memory grows with the number of person records.
 class PersonCounter {
  public:

@@ -10,7 +10,7 @@ namespace mamori::detect {
 
 struct PersonCounter::Impl {
   std::shared_ptr<const RuleSet> rules;
-  std::vector<uint64_t> parent;  // union-find over person records
+  std::vector<uint64_t> parent;                         // union-find over person records
   std::unordered_map<std::string, uint64_t> key_owner;  // strong key -> a record
 
   uint64_t Find(uint64_t x) {
@@ -27,7 +27,8 @@ struct PersonCounter::Impl {
   }
 };
 
-PersonCounter::PersonCounter(std::shared_ptr<const RuleSet> rules) : impl_(std::make_unique<Impl>()) {
+PersonCounter::PersonCounter(std::shared_ptr<const RuleSet> rules)
+    : impl_(std::make_unique<Impl>()) {
   impl_->rules = std::move(rules);
 }
 PersonCounter::~PersonCounter() = default;
@@ -51,18 +52,24 @@ void PersonCounter::Add(std::string_view unit, const std::vector<Finding>& findi
   // read in order and belong to the current person until a singular attribute
   // (a name, an e-mail, a My Number, ...) takes a second value.
   std::vector<std::vector<const Finding*>> groups;
+  // Low-confidence findings (a bare number, one beside 注文番号) are reported
+  // for review but are not evidence of a person: counting them would turn
+  // every order number that passes a check digit into an individual.
+  std::vector<const Finding*> evidence;
+  for (const auto& f : findings)
+    if (f.confidence >= Confidence::kMedium) evidence.push_back(&f);
   bool delimited = false;
-  for (const auto& f : findings) delimited |= f.field >= 0;
+  for (const Finding* f : evidence) delimited |= f->field >= 0;
   if (delimited) {
     std::map<uint64_t, size_t> by_record;
-    for (const auto& f : findings) {
+    for (const Finding* fp : evidence) {
+      const Finding& f = *fp;
       auto [it, inserted] = by_record.emplace(f.record, groups.size());
       if (inserted) groups.emplace_back();
       groups[it->second].push_back(&f);
     }
   } else {
-    std::vector<const Finding*> ordered;
-    for (const auto& f : findings) ordered.push_back(&f);
+    std::vector<const Finding*> ordered = evidence;
     std::stable_sort(ordered.begin(), ordered.end(),
                      [](const Finding* a, const Finding* b) { return a->offset < b->offset; });
     std::map<std::string, std::string> current;  // singular type -> value hash
