@@ -663,15 +663,20 @@ class ScannerImpl final : public Scanner {
         }
       };
 
-      // Position the candidates that start in this segment.
+      // Position the candidates that start in this segment. They come sorted
+      // by start, so columns are counted on from the previous candidate, not
+      // from the line start (prose paragraphs are long lines).
+      uint64_t counted_to = walker_offset_, counted_chars = 0;
       while (next_cand < unpositioned_.size() && unpositioned_[next_cand].start <= seg_end) {
         Candidate& c = unpositioned_[next_cand];
         if (c.start < walker_offset_) {  // should not happen; be safe
           c.start = walker_offset_;
         }
+        if (c.start < counted_to) counted_to = walker_offset_, counted_chars = 0;
+        counted_chars += CountChars(Bytes(counted_to, c.start));
+        counted_to = c.start;
         c.line = walker_line_;
-        c.column = static_cast<uint32_t>(walker_col_chars_ +
-                                         CountChars(Bytes(walker_offset_, c.start)) + 1);
+        c.column = static_cast<uint32_t>(walker_col_chars_ + counted_chars + 1);
         c.record = record;
         ensure_fields();
         if (have_fields && !header_.empty() && walker_line_ > header_line_) {

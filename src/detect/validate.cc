@@ -14,7 +14,9 @@ namespace {
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 // The code point just before `pos` and just after `pos` in text.
-uint32_t PrevCp(std::string_view text, size_t pos, size_t* len) { return FoldWidth(DecodeBefore(text, pos, len)); }
+uint32_t PrevCp(std::string_view text, size_t pos, size_t* len) {
+  return FoldWidth(DecodeBefore(text, pos, len));
+}
 uint32_t NextCp(std::string_view text, size_t pos, size_t* len) {
   if (pos >= text.size()) {
     *len = 0;
@@ -62,6 +64,10 @@ bool LettersBoundaryOk(std::string_view text, size_t start, size_t end) {
 
 bool HasSeparator(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
+    if (s[i] >= '0' && s[i] <= '9') {  // most candidates are plain ASCII digits
+      ++i;
+      continue;
+    }
     size_t n;
     uint32_t cp = FoldWidth(DecodeAt(s, i, &n));
     if (IsSeparatorCp(cp) || cp == '(' || cp == ')' || cp == 0xFF08 || cp == 0xFF09) return true;
@@ -212,10 +218,11 @@ bool LooksLikeNameCell(std::string_view s) {
   return has_letter && chars >= 2 && chars <= 30;
 }
 
-const char* const kNameLabels[] = {"被保険者氏名", "契約者名", "申込者名", "担当者名", "担当者", "口座名義",
-                                   "名義人", "ご氏名", "お名前", "氏名", "名前", "受取人", "担当",
-                                   "名義", "customer_name", "full_name", "fullName", "name_kana", "nameKana", "name",
-                                   "Name", "NAME"};
+const char* const kNameLabels[] = {
+    "被保険者氏名", "契約者名", "申込者名",      "担当者名",  "担当者",   "口座名義",
+    "名義人",       "ご氏名",   "お名前",        "氏名",      "名前",     "受取人",
+    "担当",         "名義",     "customer_name", "full_name", "fullName", "name_kana",
+    "nameKana",     "name",     "Name",          "NAME"};
 const char* const kHonorifics[] = {"先生", "様", "さん", "殿", "氏", "君"};
 
 }  // namespace
@@ -311,8 +318,8 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       v.structured = HasSeparator(span);
       v.ok = true;
       if (!t_prefix && IsValidEan13(d) &&
-          (d.compare(0, 2, "45") == 0 || d.compare(0, 2, "49") == 0 || d.compare(0, 3, "978") == 0 ||
-           d.compare(0, 3, "979") == 0)) {
+          (d.compare(0, 2, "45") == 0 || d.compare(0, 2, "49") == 0 ||
+           d.compare(0, 3, "978") == 0 || d.compare(0, 3, "979") == 0)) {
         v.doubtful = true;  // needs a label right next to it, not just nearby
       }
       break;
@@ -348,7 +355,8 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       if (d.size() != 7 && d.size() != 10 && d.size() != 14) break;
       if (!cell && !NumericBoundaryOk(text, s, e, true)) break;
       std::string account = d.substr(d.size() - 7);
-      if (std::all_of(account.begin(), account.end(), [&](char c) { return c == account[0]; })) break;
+      if (std::all_of(account.begin(), account.end(), [&](char c) { return c == account[0]; }))
+        break;
       v.normalized = d;
       v.ok = true;
       if (kind_word) {
@@ -393,16 +401,19 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       size_t local_start = s + at_pos;
       while (local_start > 0 && s + at_pos - local_start < 64) {
         char ch = text[local_start - 1];
-        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '_' || ch == '%' || ch == '+' || ch == '-';
+        bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '%' || ch == '+' ||
+                  ch == '-';
         if (!ok) break;
         --local_start;
       }
-      while (local_start < s + at_pos && (text[local_start] == '.' || text[local_start] == '-')) ++local_start;
+      while (local_start < s + at_pos && (text[local_start] == '.' || text[local_start] == '-'))
+        ++local_start;
       if (local_start == s + at_pos) break;
       // The domain ends at the last label made of letters and digits.
       size_t dom_end = e;
-      while (dom_end > s + at_pos && (text[dom_end - 1] == '.' || text[dom_end - 1] == '-')) --dom_end;
+      while (dom_end > s + at_pos && (text[dom_end - 1] == '.' || text[dom_end - 1] == '-'))
+        --dom_end;
       v.start = local_start;
       v.end = dom_end;
       span = text.substr(local_start, dom_end - local_start);
@@ -413,10 +424,13 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       size_t dot = domain.rfind('.');
       if (dot == std::string::npos || lower.find("..") != std::string::npos) break;
       std::string tld = domain.substr(dot + 1);
-      if (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+      if (tld.size() < 2 ||
+          !std::all_of(tld.begin(), tld.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
         break;
-      static const char* kFileExts[] = {"png", "jpg", "jpeg", "gif", "svg", "js", "css", "webp", "ico"};
-      if (std::any_of(std::begin(kFileExts), std::end(kFileExts), [&](const char* x) { return tld == x; }))
+      static const char* kFileExts[] = {"png", "jpg", "jpeg", "gif", "svg",
+                                        "js",  "css", "webp", "ico"};
+      if (std::any_of(std::begin(kFileExts), std::end(kFileExts),
+                      [&](const char* x) { return tld == x; }))
         break;
       if (lower.back() == '.' || lower.back() == '-') break;
       v.normalized = lower;
@@ -448,9 +462,11 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
         }
         // A building line ("コスモハイツ207室") is not an address by itself: it
         // needs a municipality or a block marker.
-        static const char* kMarkers[] = {"都", "道", "府", "県", "市", "区", "町", "村", "郡", "丁目", "番地"};
-        bool marker = std::any_of(std::begin(kMarkers), std::end(kMarkers),
-                                  [&](const char* m) { return span.find(m) != std::string_view::npos; });
+        static const char* kMarkers[] = {"都", "道", "府", "県",   "市",  "区",
+                                         "町", "村", "郡", "丁目", "番地"};
+        bool marker = std::any_of(std::begin(kMarkers), std::end(kMarkers), [&](const char* m) {
+          return span.find(m) != std::string_view::npos;
+        });
         if (!kanji || !marker || CountChars(span) < 4 || CountChars(span) > 80) break;
         v.structured = digit;
         v.normalized = FoldNoSpace(span);
@@ -466,7 +482,8 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
         uint32_t cp = DecodeAt(text, pos, &n);
         if (!IsKanjiCp(cp) && !IsKanaCp(cp)) break;
         pos += n;
-        if (k > 0 && (cp == 0x5E02 || cp == 0x533A || cp == 0x753A || cp == 0x6751 || cp == 0x90E1)) {
+        if (k > 0 &&
+            (cp == 0x5E02 || cp == 0x533A || cp == 0x753A || cp == 0x6751 || cp == 0x90E1)) {
           muni = pos;
           break;
         }
@@ -525,7 +542,8 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
       {
         // Display names and signatures match on their last character only;
         // walk back over the name ("丸山 麻衣").
-        bool before_paren = span.size() >= 2 && (span[span.size() - 2] == '<' || span[span.size() - 2] == '(');
+        bool before_paren =
+            span.size() >= 2 && (span[span.size() - 2] == '<' || span[span.size() - 2] == '(');
         bool before_fw = span.size() >= 4 && span.substr(span.size() - 4, 3) == "\xEF\xBC\x88";
         if (before_paren || before_fw) {
           size_t ns2 = s;
@@ -574,7 +592,7 @@ Validated ValidateCandidate(const CompiledRule& rule, std::string_view text, siz
         // given name as a common noun (麻衣).
         size_t first = 0;
         while (first < body.size() && !(IsKanjiCp(FoldWidth(DecodeAt(body, first, &ns))) ||
-                                         IsKanaCp(FoldWidth(DecodeAt(body, first, &ns))))) {
+                                        IsKanaCp(FoldWidth(DecodeAt(body, first, &ns))))) {
           first += ns;
         }
         size_t s2 = 0, e2 = 0;
