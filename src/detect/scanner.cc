@@ -58,6 +58,10 @@ struct HeaderColumn {
   int typed_rule = -1;              // column_type rule whose cells this column holds
 };
 
+Confidence ConfidenceOf(double score) {
+  return score >= 0.8 ? Confidence::kHigh : score >= 0.5 ? Confidence::kMedium : Confidence::kLow;
+}
+
 bool ContainsWord(const std::string& folded, const std::vector<std::string>& words) {
   for (const auto& w : words)
     if (!w.empty() && folded.find(w) != std::string::npos) return true;
@@ -694,8 +698,13 @@ class ScannerImpl final : public Scanner {
           AttachHeader(&c);
         }
         c.positioned = true;
-        // A header cell is a label, not a value.
-        if (!is_header_line) pending_.push_back(std::move(c));
+        // A header cell is a label, not a value. A value under a header that
+        // is negative for its rule (注文番号 over 12 digits) would settle at the
+        // rule's negative score; below --min-confidence it is dropped here,
+        // before validation, as Settle() would drop it.
+        bool below = c.header_negative &&
+                     ConfidenceOf(rs_.compiled[c.rule].scores.negative) < opt_.min_confidence;
+        if (!is_header_line && !below) pending_.push_back(std::move(c));
         ++next_cand;
       }
 
@@ -868,9 +877,7 @@ class ScannerImpl final : public Scanner {
     f.field = c.field;
     f.record = c.record;
     f.score = score;
-    f.confidence = score >= 0.8   ? Confidence::kHigh
-                   : score >= 0.5 ? Confidence::kMedium
-                                  : Confidence::kLow;
+    f.confidence = ConfidenceOf(score);
     if (f.confidence < opt_.min_confidence) return;
     f.risk = rule.info.risk;
     std::string raw(Bytes(start, end));
