@@ -124,6 +124,7 @@ Result<std::unique_ptr<IncidentStore>> IncidentStore::Open(const std::string& pa
   // WAL + synchronous=FULL: a committed step survives a crash or kill -9.
   sqlite::OpenOptions o;
   o.context = "incident database " + path;
+  o.file_mode = 0600;  // the timeline names users and holds the facts of the incident
   ASSIGN_OR_RETURN(auto db, sqlite::Db::Open(path, o));
   RETURN_IF_ERROR(db->Exec(kSchema, "create the incident tables"));
   return std::unique_ptr<IncidentStore>(new IncidentStore(std::move(db), clock));
