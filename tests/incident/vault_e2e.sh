@@ -179,6 +179,25 @@ SCOPE2=$("$MAMORI" incident scope --actor compliance --id "$ID" --audit-log "$AU
   --user tanaka --device "d$TANAKA_DEVICE" --action get --until "$AWARE" --format json)
 [ "$(json 'j["summary"]' <<<"$SCOPE")" = "$(json 'j["summary"]' <<<"$SCOPE2")" ] \
   || fail "scope by name and by d<ID> differ"
+# The vault's log holds the remote lock, before the awareness time.
+"$MAMORI" audit export --log "$AUDIT" --component vault > "$WORK/vault.jsonl"
+python3 - "$WORK/vault.jsonl" "$TANAKA_DEVICE" "$AWARE" <<'PY'
+import datetime, json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+aware = datetime.datetime.fromisoformat(sys.argv[3])
+t = lambda r: datetime.datetime.fromisoformat(r["time"].replace("Z", "+00:00"))
+locks = [r for r in recs if r["action"] == "admin.devices.lock" and r["result"] == "allow"
+         and r["extra"].get("target_device") == int(sys.argv[2])]
+assert len(locks) == 1 and t(locks[0]) < aware, locks
+gets = [r for r in recs if r["action"] == "get" and r["device"] == "d" + sys.argv[2]]
+assert len(gets) == 2 and all(t(g) < t(locks[0]) for g in gets), gets
+PY
+# The JSONL export of the same log gives the same scope as the live log.
+SCOPE3=$("$MAMORI" incident scope --actor compliance --id "$ID" --audit-jsonl "$WORK/vault.jsonl" \
+  --user tanaka --device "d$TANAKA_DEVICE" --action get --until "$AWARE" --format json)
+[ "$(json 'j["summary"]["persons"], j["summary"]["data_items"]' <<<"$SCOPE3")" \
+  = "$(json 'j["summary"]["persons"], j["summary"]["data_items"]' <<<"$SCOPE")" ] \
+  || fail "scope from the export differs: $(json 'j["summary"]' <<<"$SCOPE3")"
 # Without the user and device filters suzuki's 300 count too: the filters matter
 # (a separate database, so the real incident's timeline is untouched).
 MAMORI_DB="$WORK/other.db" "$MAMORI" incident open --title control --aware-at "$AWARE" >/dev/null
@@ -266,7 +285,8 @@ PY
 python3 - "$WORK/tl.json" <<'PY'
 import json, sys
 kinds = [e["kind"] for e in json.load(open(sys.argv[1]))]
-assert kinds == ["open", "note", "scope", "scope", "facts", "assess", "docs", "estimate"], kinds
+assert kinds == ["open", "note", "scope", "scope", "scope", "facts", "assess", "docs",
+                 "estimate"], kinds
 PY
 stop_server
 start_server  # reopens meta.db, now holding the incident_ tables too
