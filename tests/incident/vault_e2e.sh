@@ -259,7 +259,7 @@ for item in "一概要" "二漏えい等が発生し、又は発生したおそ�
 done
 for needle in "1,200人" "$(json 'j["from_ja"]' <<<"$EXPECTED")" "$(json 'j["to_ja"]' <<<"$EXPECTED")" \
   "$(json 'j["final_ja"]' <<<"$EXPECTED")" "規則7条4号" "株式会社まもり商事" "氏名" "住所" "電話番号" \
-  "生年月日"; do
+  "生年月日" "暗号化されていない" "保管庫（vault）からのダウンロード"; do
   expect "ppc_report.pdf" "$needle" "$PDF1"
 done
 # The documents count people; they never name the user or show a customer's data.
