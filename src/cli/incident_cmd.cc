@@ -448,6 +448,7 @@ int RunScope(const Common& c, ScopeOpts o) {
                          {"component", obj.component},
                          {"actions", obj.actions},
                          {"labelled", obj.labelled},
+                         {"individuals_suspect", obj.individuals_suspect},
                          {"individuals", obj.individuals},
                          {"person_hashes", obj.person_hashes.size()},
                          {"types", obj.types},
@@ -470,7 +471,8 @@ int RunScope(const Common& c, ScopeOpts o) {
                             {"unmapped_types", r->unmapped_types},
                             {"encrypted_key_safe_objects", encrypted},
                             {"encryption_basis", basis},
-                            {"unlabelled_objects", r->unlabelled_objects}};
+                            {"unlabelled_objects", r->unlabelled_objects},
+                            {"suspect_objects", r->suspect_objects}};
   nlohmann::json query = {{"user", o.q.user},
                           {"device", o.devices},
                           {"device_ids", o.q.devices},
@@ -497,6 +499,13 @@ int RunScope(const Common& c, ScopeOpts o) {
               << " object(s) in scope carry no complete label (not scanned, or the scan did not "
                  "finish), so their people and data items are unknown and NOT counted; inspect "
                  "them and add them with `mamori incident facts --persons N --add-item ITEM`\n";
+  }
+  if (r->suspect_objects > 0) {
+    std::cerr << "mamori: warning: for " << r->suspect_objects
+              << " object(s) the label counts far fewer individuals than the personal data it "
+                 "found (see individuals_suspect in --format json); the number of people may be "
+                 "too low (a CSV labelled without its column headers does this); check those "
+                 "files and set the count with `mamori incident facts --persons N`\n";
   }
   if (c.format == "json") {
     std::cout << nlohmann::json({{"summary", summary},

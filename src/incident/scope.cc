@@ -155,6 +155,7 @@ class Collector {
     bool any_key_exposed = false;
     std::set<std::string> algorithms;
     for (auto& [id, o] : objects_) {
+      int64_t most = 0;  // the most findings of one personal-data type
       for (const auto& [type, n] : o.types) {
         auto m = map_.types.find(type);
         if (m == map_.types.end()) {
@@ -162,7 +163,12 @@ class Collector {
           items.insert("other:" + type);
         } else if (m->second) {
           items.insert(*m->second);
+          most = std::max(most, n);
         }
+      }
+      if (o.labelled && most >= 10 && most > 4 * o.individuals) {
+        o.individuals_suspect = true;
+        ++result_.suspect_objects;
       }
       if (!o.person_hashes.empty()) {
         ++with_hashes;

@@ -72,6 +72,11 @@ struct ScopeObject {
   // A record carried a complete label (types or individuals, and not
   // "scanned": false). Unlabelled objects add no people or items.
   bool labelled = false;
+  // The label's individuals look too low for what it found: some personal
+  // data type was found at least 10 times and more than 4x `individuals`
+  // (e.g. a CSV labelled without its column headers). Warned, not changed:
+  // repeated values (one signature in 50 mails) also make counts exceed people.
+  bool individuals_suspect = false;
 };
 
 struct ScopeResult {
@@ -89,6 +94,7 @@ struct ScopeResult {
   // Objects without a complete label: their content is unknown, so the
   // counts above are a lower bound until someone inspects them.
   size_t unlabelled_objects = 0;
+  size_t suspect_objects = 0;  // ScopeObject::individuals_suspect
 };
 
 struct ScopeBudgets {

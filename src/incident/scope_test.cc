@@ -171,6 +171,27 @@ TEST_F(IncidentScopeTest, VaultDownloadsArePlaintextOnTheDeviceAndTheReasonIsKep
   EXPECT_TRUE(r->any_unencrypted);
 }
 
+TEST_F(IncidentScopeTest, FlagsALabelThatCountsFarFewerPeopleThanItsFindings) {
+  // What the vault writes for a headed CSV of 1,200 customers today.
+  auto p = Write(
+      "s.jsonl",
+      R"({"time":"2026-12-18T01:00:00Z","object":"csv","labels":{"scanned":true,"types":{"jp.address":1200,"jp.phone":1200,"jp.birth_date":1},"individuals":3}}
+{"time":"2026-12-18T01:00:00Z","object":"ok","labels":{"types":{"jp.phone":44},"individuals":11}}
+{"time":"2026-12-18T01:00:00Z","object":"few","labels":{"types":{"jp.phone":9},"individuals":1}}
+{"time":"2026-12-18T01:00:00Z","object":"corp","labels":{"types":{"jp.corporate_number":500},"individuals":0}}
+)");
+  auto r = ScopeFromJsonl(p, {}, map_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, bool> suspect;
+  for (const auto& o : r->objects) suspect[o.object] = o.individuals_suspect;
+  EXPECT_TRUE(suspect["csv"]);
+  EXPECT_FALSE(suspect["ok"]);    // exactly 4x: not flagged
+  EXPECT_FALSE(suspect["few"]);   // under 10 findings: too few to judge
+  EXPECT_FALSE(suspect["corp"]);  // 法人番号 is not personal data
+  EXPECT_EQ(r->suspect_objects, 1u);
+  EXPECT_EQ(r->persons, 15);  // warned, never silently changed
+}
+
 TEST_F(IncidentScopeTest, SeveralDevicesMatchAnyAndOneDeviceFiltersTheLog) {
   auto p = Write(
       "d.jsonl",

@@ -161,6 +161,7 @@ assert m["objects"] == 1 and m["records_matched"] == 2, m      # two downloads, 
 assert m["users"] == 1 and m["devices"] == 1, m
 assert m["data_items"] == ["address", "birth_date", "name", "phone"], m
 assert m["unmapped_types"] == [] and m["unlabelled_objects"] == 0, m
+assert m["suspect_objects"] == 0, m
 # A download is plaintext on the device: not "encrypted with the key safe".
 assert m["encrypted_key_safe_objects"] == 0, m
 assert any("保管庫（vault）からのダウンロード" in b and "平文" in b for b in m["encryption_basis"]), m
