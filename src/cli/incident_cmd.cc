@@ -13,6 +13,7 @@
 // Exit codes: 0 ok, 1 refusal (timeline verification failed), 2 error.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -435,29 +436,48 @@ int RunScope(const Common& c, ScopeOpts o) {
   auto r = o.jsonl.empty() ? ScopeFromAuditLog(o.audit_log, o.q, *map)
                            : ScopeFromJsonl(o.jsonl, o.q, *map);
   if (!r.ok()) return Fail(r.status());
-  std::set<std::string> users, devices, basis;
-  nlohmann::json objects = nlohmann::json::array();
+  std::set<std::string> users, devices, basis_set;
   size_t encrypted = 0;
   for (const auto& obj : r->objects) {
     users.insert(obj.users.begin(), obj.users.end());
     devices.insert(obj.devices.begin(), obj.devices.end());
-    basis.insert(obj.encryption_basis.begin(), obj.encryption_basis.end());
+    basis_set.insert(obj.encryption_basis.begin(), obj.encryption_basis.end());
     if (obj.encrypted && !obj.key_exposed) ++encrypted;
-    if (objects.size() < 1000) {
-      objects.push_back({{"object", obj.object},
-                         {"component", obj.component},
-                         {"actions", obj.actions},
-                         {"labelled", obj.labelled},
-                         {"individuals_suspect", obj.individuals_suspect},
-                         {"individuals", obj.individuals},
-                         {"person_hashes", obj.person_hashes.size()},
-                         {"types", obj.types},
-                         {"first", FormatDateTimeJst(obj.first_micros)},
-                         {"last", FormatDateTimeJst(obj.last_micros)},
-                         {"encrypted_key_safe", obj.encrypted && !obj.key_exposed},
-                         {"encryption_basis", obj.encryption_basis},
-                         {"event_ids", obj.event_ids}});
+  }
+  // Each distinct reason once; objects refer to it by index, so a large scope
+  // still fits in one timeline event.
+  std::vector<std::string> basis(basis_set.begin(), basis_set.end());
+  auto basis_index = [&](const std::string& b) {
+    return static_cast<size_t>(std::lower_bound(basis.begin(), basis.end(), b) - basis.begin());
+  };
+  // The object list is bounded by count and bytes (the timeline event budget
+  // is 256 KiB); the rest is counted, never silently dropped.
+  constexpr size_t kMaxListedObjects = 1000, kMaxListedBytes = 160 * 1024;
+  nlohmann::json objects = nlohmann::json::array();
+  size_t listed_bytes = 0, omitted = 0;
+  for (const auto& obj : r->objects) {
+    std::vector<size_t> why;
+    for (const auto& b : obj.encryption_basis) why.push_back(basis_index(b));
+    nlohmann::json j = {{"object", obj.object},
+                        {"component", obj.component},
+                        {"actions", obj.actions},
+                        {"labelled", obj.labelled},
+                        {"individuals_suspect", obj.individuals_suspect},
+                        {"individuals", obj.individuals},
+                        {"person_hashes", obj.person_hashes.size()},
+                        {"types", obj.types},
+                        {"first", FormatDateTimeJst(obj.first_micros)},
+                        {"last", FormatDateTimeJst(obj.last_micros)},
+                        {"encrypted_key_safe", obj.encrypted && !obj.key_exposed},
+                        {"encryption_basis", why},
+                        {"event_ids", obj.event_ids}};
+    size_t n = j.dump().size();
+    if (objects.size() >= kMaxListedObjects || listed_bytes + n > kMaxListedBytes) {
+      ++omitted;
+      continue;
     }
+    listed_bytes += n;
+    objects.push_back(std::move(j));
   }
   nlohmann::json summary = {{"source", o.jsonl.empty() ? o.audit_log : o.jsonl},
                             {"records_scanned", r->records_scanned},
@@ -472,7 +492,9 @@ int RunScope(const Common& c, ScopeOpts o) {
                             {"encrypted_key_safe_objects", encrypted},
                             {"encryption_basis", basis},
                             {"unlabelled_objects", r->unlabelled_objects},
-                            {"suspect_objects", r->suspect_objects}};
+                            {"suspect_objects", r->suspect_objects},
+                            {"objects_listed", objects.size()},
+                            {"objects_not_listed", omitted}};
   nlohmann::json query = {{"user", o.q.user},
                           {"device", o.devices},
                           {"device_ids", o.q.devices},

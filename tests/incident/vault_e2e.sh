@@ -170,6 +170,8 @@ assert s["query"]["device_names_resolved"] == {"laptop-042": [dev]}, s["query"]
 o = s["objects"][0]
 assert o["component"] == "vault" and o["actions"] == ["get"] and o["labelled"], o
 assert o["individuals"] == 1200 and o["encrypted_key_safe"] is False, o
+assert len(o["encryption_basis"]) == 1, o
+assert m["encryption_basis"][o["encryption_basis"][0]].startswith("保管庫（vault）からのダウンロード"), o
 assert set(o["types"]) == {"jp.address", "jp.birth_date", "jp.person_name", "jp.phone"}, o
 assert o["types"]["jp.address"] == 1200 and o["types"]["jp.phone"] == 1200, o
 f = s["facts"]
