@@ -13,9 +13,12 @@
 // Exit codes: 0 ok, 1 refusal (timeline verification failed), 2 error.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,7 @@
 #include "incident/rules.h"
 #include "incident/scope.h"
 #include "incident/store.h"
+#include "vault/meta_store.h"
 
 namespace mamori::cli {
 namespace {
@@ -348,10 +352,55 @@ int RunFacts(const Common& c, const FactsOpts& o) {
 // ---------------------------------------------------------------- scope
 
 struct ScopeOpts {
-  std::string jsonl, audit_log, labels, since, until;
+  std::string jsonl, audit_log, labels, since, until, vault_db;
   ScopeQuery q;
-  std::vector<std::string> actions;
+  std::vector<std::string> actions, devices;
 };
+
+bool IsVaultDeviceId(const std::string& d) {
+  return d.size() > 1 && d.size() < 20 && d[0] == 'd' &&
+         d.find_first_not_of("0123456789", 1) == std::string::npos;
+}
+
+// The vault writes a device as "d<ID>" in its audit records. A device given by
+// name is looked up in the vault's metadata database (--vault-db); every
+// device with that name is included (names are not unique: wider is safer).
+Result<std::set<std::string>> ResolveDevices(const std::vector<std::string>& given,
+                                             const std::string& vault_db,
+                                             nlohmann::json* resolved) {
+  std::set<std::string> out;
+  std::unique_ptr<vault::MetaStore> meta;
+  std::vector<vault::Device> all;
+  for (const auto& d : given) {
+    if (d.empty()) return InvalidArgument("--device: must not be empty");
+    if (IsVaultDeviceId(d) || vault_db.empty()) {
+      out.insert(d);
+      continue;
+    }
+    if (!meta) {
+      // OpenSqliteMetaStore would create a missing file; a typo must not.
+      if (!std::filesystem::is_regular_file(vault_db)) {
+        return NotFound(
+            fmt::format("--vault-db: {} is not a file; give the vault's DATA/meta.db", vault_db));
+      }
+      ASSIGN_OR_RETURN(meta, vault::OpenSqliteMetaStore(vault_db));
+      ASSIGN_OR_RETURN(all, meta->ListDevices());
+    }
+    std::vector<std::string> ids;
+    for (const auto& dev : all) {
+      if (dev.name == d) ids.push_back("d" + std::to_string(dev.id));
+    }
+    if (ids.empty()) {
+      return NotFound(fmt::format(
+          "--device: no device named \"{}\" in {}; list them with `mamori admin devices list` "
+          "or give the id as d<ID>",
+          d, vault_db));
+    }
+    (*resolved)[d] = ids;
+    out.insert(ids.begin(), ids.end());
+  }
+  return out;
+}
 
 int RunScope(const Common& c, ScopeOpts o) {
   if (o.jsonl.empty() == o.audit_log.empty()) {
@@ -369,6 +418,10 @@ int RunScope(const Common& c, ScopeOpts o) {
     o.q.until_micros = *t;
   }
   o.q.actions.insert(o.actions.begin(), o.actions.end());
+  nlohmann::json resolved = nlohmann::json::object();
+  auto wanted = ResolveDevices(o.devices, o.vault_db, &resolved);
+  if (!wanted.ok()) return Fail(wanted.status());
+  o.q.devices = *wanted;
   Result<LabelMap> map = LabelMap::LoadDefault();
   if (!o.labels.empty()) {
     auto text = ReadFile(o.labels, 1 << 20);
@@ -383,23 +436,48 @@ int RunScope(const Common& c, ScopeOpts o) {
   auto r = o.jsonl.empty() ? ScopeFromAuditLog(o.audit_log, o.q, *map)
                            : ScopeFromJsonl(o.jsonl, o.q, *map);
   if (!r.ok()) return Fail(r.status());
-  std::set<std::string> users, devices;
-  nlohmann::json objects = nlohmann::json::array();
+  std::set<std::string> users, devices, basis_set;
   size_t encrypted = 0;
   for (const auto& obj : r->objects) {
     users.insert(obj.users.begin(), obj.users.end());
     devices.insert(obj.devices.begin(), obj.devices.end());
+    basis_set.insert(obj.encryption_basis.begin(), obj.encryption_basis.end());
     if (obj.encrypted && !obj.key_exposed) ++encrypted;
-    if (objects.size() < 1000) {
-      objects.push_back({{"object", obj.object},
-                         {"individuals", obj.individuals},
-                         {"person_hashes", obj.person_hashes.size()},
-                         {"types", obj.types},
-                         {"first", FormatDateTimeJst(obj.first_micros)},
-                         {"last", FormatDateTimeJst(obj.last_micros)},
-                         {"encrypted_key_safe", obj.encrypted && !obj.key_exposed},
-                         {"event_ids", obj.event_ids}});
+  }
+  // Each distinct reason once; objects refer to it by index, so a large scope
+  // still fits in one timeline event.
+  std::vector<std::string> basis(basis_set.begin(), basis_set.end());
+  auto basis_index = [&](const std::string& b) {
+    return static_cast<size_t>(std::lower_bound(basis.begin(), basis.end(), b) - basis.begin());
+  };
+  // The object list is bounded by count and bytes (the timeline event budget
+  // is 256 KiB); the rest is counted, never silently dropped.
+  constexpr size_t kMaxListedObjects = 1000, kMaxListedBytes = 160 * 1024;
+  nlohmann::json objects = nlohmann::json::array();
+  size_t listed_bytes = 0, omitted = 0;
+  for (const auto& obj : r->objects) {
+    std::vector<size_t> why;
+    for (const auto& b : obj.encryption_basis) why.push_back(basis_index(b));
+    nlohmann::json j = {{"object", obj.object},
+                        {"component", obj.component},
+                        {"actions", obj.actions},
+                        {"labelled", obj.labelled},
+                        {"individuals_suspect", obj.individuals_suspect},
+                        {"individuals", obj.individuals},
+                        {"person_hashes", obj.person_hashes.size()},
+                        {"types", obj.types},
+                        {"first", FormatDateTimeJst(obj.first_micros)},
+                        {"last", FormatDateTimeJst(obj.last_micros)},
+                        {"encrypted_key_safe", obj.encrypted && !obj.key_exposed},
+                        {"encryption_basis", why},
+                        {"event_ids", obj.event_ids}};
+    size_t n = j.dump().size();
+    if (objects.size() >= kMaxListedObjects || listed_bytes + n > kMaxListedBytes) {
+      ++omitted;
+      continue;
     }
+    listed_bytes += n;
+    objects.push_back(std::move(j));
   }
   nlohmann::json summary = {{"source", o.jsonl.empty() ? o.audit_log : o.jsonl},
                             {"records_scanned", r->records_scanned},
@@ -411,9 +489,16 @@ int RunScope(const Common& c, ScopeOpts o) {
                             {"person_method", r->person_method},
                             {"data_items", r->data_items},
                             {"unmapped_types", r->unmapped_types},
-                            {"encrypted_key_safe_objects", encrypted}};
+                            {"encrypted_key_safe_objects", encrypted},
+                            {"encryption_basis", basis},
+                            {"unlabelled_objects", r->unlabelled_objects},
+                            {"suspect_objects", r->suspect_objects},
+                            {"objects_listed", objects.size()},
+                            {"objects_not_listed", omitted}};
   nlohmann::json query = {{"user", o.q.user},
-                          {"device", o.q.device},
+                          {"device", o.devices},
+                          {"device_ids", o.q.devices},
+                          {"device_names_resolved", resolved},
                           {"destination", o.q.destination},
                           {"since", o.since},
                           {"until", o.until},
@@ -431,8 +516,25 @@ int RunScope(const Common& c, ScopeOpts o) {
                  "they trigger no rule): "
               << t << "; map them in rules/incident/labels.yaml and scope again\n";
   }
+  if (r->unlabelled_objects > 0) {
+    std::cerr << "mamori: warning: " << r->unlabelled_objects
+              << " object(s) in scope carry no complete label (not scanned, or the scan did not "
+                 "finish), so their people and data items are unknown and NOT counted; inspect "
+                 "them and add them with `mamori incident facts --persons N --add-item ITEM`\n";
+  }
+  if (r->suspect_objects > 0) {
+    std::cerr << "mamori: warning: for " << r->suspect_objects
+              << " object(s) the label counts far fewer individuals than the personal data it "
+                 "found (see individuals_suspect in --format json); the number of people may be "
+                 "too low (a CSV labelled without its column headers does this); check those "
+                 "files and set the count with `mamori incident facts --persons N`\n";
+  }
   if (c.format == "json") {
-    std::cout << nlohmann::json({{"summary", summary}, {"facts", FactsToJson(after)}}).dump(2)
+    std::cout << nlohmann::json({{"summary", summary},
+                                 {"query", query},
+                                 {"objects", objects},
+                                 {"facts", FactsToJson(after)}})
+                     .dump(2)
               << "\n";
   } else {
     std::cout << fmt::format("objects: {}  users: {}  devices: {}  records: {}/{}\n",
@@ -444,6 +546,7 @@ int RunScope(const Common& c, ScopeOpts o) {
     std::cout << "data items: " << items << "\n";
     std::cout << "encrypted with the key safe: " << encrypted << " of " << r->objects.size()
               << " objects\n";
+    for (const auto& b : basis) std::cout << "  " << b << "\n";
   }
   return 0;
 }
@@ -709,7 +812,11 @@ void Setup(CLI::App& app, int* exit_code) {
                   "exported audit JSONL (mamori audit export --format jsonl)");
     s->add_option("--audit-log", o->audit_log, "the audit log file itself (read via src/audit)");
     s->add_option("--user", o->q.user, "only this user");
-    s->add_option("--device", o->q.device, "only this device");
+    s->add_option("--device", o->devices,
+                  "only this device (repeatable): d<ID> as in vault audit records, or a device "
+                  "name with --vault-db");
+    s->add_option("--vault-db", o->vault_db,
+                  "the vault's metadata database (DATA/meta.db), to resolve device names");
     s->add_option("--destination", o->q.destination, "only this destination");
     s->add_option("--since", o->since, "from this time (ISO 8601 with offset)");
     s->add_option("--until", o->until, "before this time");

@@ -101,6 +101,22 @@ struct View {
     if (m == "mixed") return "（一部は重複を除き、一部はファイルごとの人数を合計した上限値）";
     return "";
   }
+  // The state of encryption, with the scope's reasons (規則7条 括弧書き: the
+  // exemption needs the data protected where it leaked).
+  std::string Protection() const {
+    const auto& e = in.facts.encryption;
+    std::string out = e ? fmt::format("{}で暗号化（復号鍵は{}）", e->algorithm,
+                                      e->key_exposed ? "漏えいした又は不明" : "漏えいしていない")
+                        : "暗号化されていない（又は暗号化を確認できない）";
+    if (in.scope.is_object() && in.scope.contains("encryption_basis") &&
+        in.scope["encryption_basis"].is_array() && !in.scope["encryption_basis"].empty()) {
+      out += "。監査ログの調査: ";
+      for (const auto& b : in.scope["encryption_basis"]) {
+        if (b.is_string()) out += b.get<std::string>();
+      }
+    }
+    return out;
+  }
   std::string Deadlines() const {
     const auto& a = in.assessment.appi;
     if (!a.report_required) return "個人情報保護法に基づく報告義務の対象外（判断理由は下記）";
@@ -134,6 +150,7 @@ Document PpcReport(const View& v) {
   b.F("報告の種類", a.appi.report_required ? "速報（確報で追完）" : "任意の報告");
   b.F("発覚日（当該事態を知った日）", v.aware_ja);
   b.F("規則7条の該当号", v.Triggers());
+  b.F("暗号化等の保護措置", v.Protection());
   b.F("報告期限", v.Deadlines());
   if (a.my_number.applicable) {
     b.F("番号法に基づく報告",

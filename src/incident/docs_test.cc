@@ -54,6 +54,22 @@ TEST(IncidentDocs, PpcReportHasAllNineItemsAndDeadlines) {
   EXPECT_NE(md.find("2026年12月23日"), std::string::npos);  // 速報 from
   EXPECT_NE(md.find("株式会社テスト"), std::string::npos);
   EXPECT_NE(md.find("【要記入】"), std::string::npos);  // 再発防止策 not given
+  EXPECT_NE(md.find("暗号化されていない"), std::string::npos);
+}
+
+TEST(IncidentDocs, PpcReportStatesEncryptionWithTheScopeReasons) {
+  DocInput in = Input();
+  in.scope = {{"objects", 1},
+              {"encryption_basis", {"保管庫（vault）からのダウンロード: 平文を端末に渡す。"}}};
+  std::string md = RenderMarkdown(Find(BuildDocuments(in), "ppc_report"));
+  EXPECT_NE(md.find("暗号化されていない（又は暗号化を確認できない）。監査ログの調査: "
+                    "保管庫（vault）からのダウンロード"),
+            std::string::npos)
+      << md;
+  in.facts.encryption = Encryption{"AES-256-XTS", false};
+  in.scope = nullptr;
+  md = RenderMarkdown(Find(BuildDocuments(in), "ppc_report"));
+  EXPECT_NE(md.find("AES-256-XTSで暗号化（復号鍵は漏えいしていない）"), std::string::npos) << md;
 }
 
 TEST(IncidentDocs, NoticeToIndividualsOmitsHeadCountAndPublicNoticeHasTwelveItems) {

@@ -19,10 +19,33 @@ namespace {
 // The fields of one record that scoping needs.
 struct Rec {
   int64_t time_micros = 0;
-  std::string event_id, user, device, action, object, destination, result;
+  std::string event_id, component, user, device, action, object, destination, result;
   uint64_t bytes = 0;
   nlohmann::json labels, extra;
 };
+
+// Why one record counts as encrypted or not, in plain Japanese (the scope
+// output and the timeline keep it, so the officer can check the reasoning).
+std::string EncryptionBasis(const Rec& r, const nlohmann::json* enc, const std::string& alg) {
+  if (enc && !alg.empty()) {
+    bool safe = enc->contains("key_exposed") && (*enc)["key_exposed"].is_boolean() &&
+                !(*enc)["key_exposed"].get<bool>();
+    return fmt::format("記録のラベルによれば{}で暗号化され、復号鍵は{}。", alg,
+                       safe ? "漏えいしていない" : "漏えいした（又は不明）");
+  }
+  if (enc)
+    return "記録の暗号化情報に方式（algorithm）がないため、暗号化されていないものとして扱う。";
+  if (r.component == "vault" && r.action == "get") {
+    return "保管庫（vault）からのダウンロード: 保管庫は保存時に暗号化しているが、送信前に復号し、"
+           "通信路（TLS）でのみ保護して平文を端末に渡す。端末上の複製は保管庫の暗号化で保護されず、"
+           "鍵も端末にはないため、暗号化されていないものとして扱う。";
+  }
+  if (r.component == "vault" && r.action == "put") {
+    return "保管庫（vault）へのアップロード: 元のファイルは端末上にあり、その暗号化の有無を保管庫は"
+           "知らないため、暗号化されていないものとして扱う。";
+  }
+  return "暗号化を示すラベルがないため、暗号化されていないものとして扱う（安全側）。";
+}
 
 class Collector {
  public:
@@ -35,7 +58,7 @@ class Collector {
           fmt::format("more than {} audit records; narrow the time window", budgets_.max_records));
     }
     if (!q_.user.empty() && r.user != q_.user) return Status::Ok();
-    if (!q_.device.empty() && r.device != q_.device) return Status::Ok();
+    if (!q_.devices.empty() && !q_.devices.count(r.device)) return Status::Ok();
     if (!q_.destination.empty() && r.destination != q_.destination) return Status::Ok();
     if (q_.since_micros && r.time_micros < *q_.since_micros) return Status::Ok();
     if (q_.until_micros && r.time_micros >= *q_.until_micros) return Status::Ok();
@@ -51,6 +74,7 @@ class Collector {
       }
       ScopeObject o;
       o.object = r.object;
+      o.component = r.component;
       o.first_micros = o.last_micros = r.time_micros;
       it = objects_.emplace(r.object, std::move(o)).first;
       first_record_[r.object] = true;
@@ -66,6 +90,10 @@ class Collector {
     if (!r.action.empty()) o.actions.insert(r.action);
     if (!r.event_id.empty() && o.event_ids.size() < 100) o.event_ids.insert(r.event_id);
     const auto& L = r.labels;
+    if (L.is_object() && !(L.contains("scanned") && L["scanned"] == false) &&
+        (L.contains("types") || L.contains("individuals") || L.contains("person_hashes"))) {
+      o.labelled = true;
+    }
     if (L.is_object()) {
       if (L.contains("types") && L["types"].is_object()) {
         for (const auto& [type, count] : L["types"].items()) {
@@ -104,6 +132,7 @@ class Collector {
         !(rec_encrypted && enc->contains("key_exposed") && (*enc)["key_exposed"].is_boolean() &&
           !(*enc)["key_exposed"].get<bool>());
     std::string alg = rec_encrypted ? (*enc)["algorithm"].get<std::string>() : "";
+    if (o.encryption_basis.size() < 8) o.encryption_basis.insert(EncryptionBasis(r, enc, alg));
     if (first_record_[r.object]) {
       first_record_[r.object] = false;
       o.encrypted = rec_encrypted;
@@ -126,6 +155,7 @@ class Collector {
     bool any_key_exposed = false;
     std::set<std::string> algorithms;
     for (auto& [id, o] : objects_) {
+      int64_t most = 0;  // the most findings of one personal-data type
       for (const auto& [type, n] : o.types) {
         auto m = map_.types.find(type);
         if (m == map_.types.end()) {
@@ -133,7 +163,12 @@ class Collector {
           items.insert("other:" + type);
         } else if (m->second) {
           items.insert(*m->second);
+          most = std::max(most, n);
         }
+      }
+      if (o.labelled && most >= 10 && most > 4 * o.individuals) {
+        o.individuals_suspect = true;
+        ++result_.suspect_objects;
       }
       if (!o.person_hashes.empty()) {
         ++with_hashes;
@@ -141,6 +176,7 @@ class Collector {
       } else {
         sum_without_hashes += o.individuals;
       }
+      if (!o.labelled) ++result_.unlabelled_objects;
       all_encrypted = all_encrypted && o.encrypted;
       any_key_exposed = any_key_exposed || o.key_exposed;
       algorithms.insert(o.algorithm);
@@ -199,6 +235,7 @@ Result<Rec> ParseLine(const std::string& line, uint64_t lineno, const std::strin
     return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "";
   };
   r.event_id = str("event_id");
+  r.component = str("component");
   r.user = str("user");
   r.device = str("device");
   r.action = str("action");
@@ -300,12 +337,13 @@ Result<ScopeResult> ScopeFromAuditLog(const std::string& path, const ScopeQuery&
   f.since_micros = query.since_micros;
   f.until_micros = query.until_micros;
   f.user = query.user;
-  f.device = query.device;
+  if (query.devices.size() == 1) f.device = *query.devices.begin();
   f.destination = query.destination;
   Status st = audit::Scan(ro, f, [&](const audit::StoredRecord& s) -> Status {
     Rec r;
     r.time_micros = s.record.time_micros;
     r.event_id = s.record.event_id;
+    r.component = s.record.component;
     r.user = s.record.user;
     r.device = s.record.device;
     r.action = s.record.action;

@@ -13,6 +13,16 @@
 // Labels read: labels.types {detector type: count}, labels.individuals (int),
 // optional labels.person_hashes [keyed hashes, see common/redact.h], optional
 // labels.encryption or extra.encryption {"algorithm": ..., "key_exposed": bool}.
+//
+// Encryption is judged per record, fail closed, and the reason is kept
+// (ScopeObject::encryption_basis):
+//   - an explicit labels/extra.encryption is taken as stated;
+//   - a vault `get` (component "vault") delivered the plaintext: the vault
+//     decrypts before sending, TLS protects only the transfer, so the copy on
+//     the device is unencrypted whatever the vault's at-rest encryption;
+//   - a vault `put` came from the device, whose own copy the vault cannot see:
+//     unencrypted;
+//   - anything else without an encryption label: unencrypted.
 #pragma once
 
 #include <istream>
@@ -28,7 +38,8 @@
 namespace mamori::incident {
 
 struct ScopeQuery {
-  std::string user, device, destination;              // empty = any
+  std::string user, destination;                      // empty = any
+  std::set<std::string> devices;                      // empty = any; else any of these
   std::optional<int64_t> since_micros, until_micros;  // [since, until)
   std::set<std::string> actions;                      // empty = any action
   // By default only records whose result is "allow" (or empty) count: a
@@ -54,6 +65,18 @@ struct ScopeObject {
   bool encrypted = false;  // every record of it says encrypted
   bool key_exposed = true;
   std::string algorithm;
+  // Why the object counts as (un)encrypted: short, distinct, plain Japanese
+  // sentences (at most a few; see the file comment).
+  std::set<std::string> encryption_basis;
+  std::string component;  // of the first matching record ("vault", "egress", ...)
+  // A record carried a complete label (types or individuals, and not
+  // "scanned": false). Unlabelled objects add no people or items.
+  bool labelled = false;
+  // The label's individuals look too low for what it found: some personal
+  // data type was found at least 10 times and more than 4x `individuals`
+  // (e.g. a CSV labelled without its column headers). Warned, not changed:
+  // repeated values (one signature in 50 mails) also make counts exceed people.
+  bool individuals_suspect = false;
 };
 
 struct ScopeResult {
@@ -68,6 +91,10 @@ struct ScopeResult {
   std::string person_method;
   std::optional<Encryption> encryption;  // set only if every object was encrypted
   bool any_unencrypted = false;
+  // Objects without a complete label: their content is unknown, so the
+  // counts above are a lower bound until someone inspects them.
+  size_t unlabelled_objects = 0;
+  size_t suspect_objects = 0;  // ScopeObject::individuals_suspect
 };
 
 struct ScopeBudgets {

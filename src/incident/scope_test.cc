@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "audit/audit.h"
 #include "incident/jst_date.h"
@@ -135,6 +136,78 @@ TEST_F(IncidentScopeTest, ReadsTheLiveAuditLogThroughTheReaderApi) {
   EXPECT_EQ(res->persons, 1200);
   ASSERT_EQ(res->objects.size(), 1u);
   EXPECT_EQ(res->objects[0].object, "obj-a");
+}
+
+TEST_F(IncidentScopeTest, VaultDownloadsArePlaintextOnTheDeviceAndTheReasonIsKept) {
+  // A vault `get` carries the label but no encryption: the vault decrypted it
+  // for the device. An explicit label still wins for another component.
+  auto p = Write(
+      "v.jsonl",
+      R"({"time":"2026-12-18T01:00:00Z","component":"vault","user":"u","device":"d2","action":"get","object":"o1","result":"allow","labels":{"scanned":true,"types":{"jp.person_name":1200},"individuals":1200}}
+{"time":"2026-12-18T01:01:00Z","component":"vault","user":"u","device":"d2","action":"put","object":"tag1","result":"allow","labels":{"scanned":true,"types":{"jp.phone":5},"individuals":5}}
+{"time":"2026-12-18T01:02:00Z","component":"egress","user":"u","device":"d3","action":"upload","object":"o3","result":"allow","labels":{"types":{"email":1},"individuals":1,"encryption":{"algorithm":"AES-256-GCM","key_exposed":false}}}
+{"time":"2026-12-18T01:03:00Z","component":"vault","user":"u","device":"d2","action":"get","object":"o4","result":"allow","labels":{"scanned":false,"incomplete":"RESOURCE_EXHAUSTED"}}
+)");
+  auto r = ScopeFromJsonl(p, {}, map_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->objects.size(), 4u);
+  std::map<std::string, const ScopeObject*> by;
+  for (const auto& o : r->objects) by[o.object] = &o;
+  ASSERT_EQ(by["o1"]->encryption_basis.size(), 1u);
+  EXPECT_NE(by["o1"]->encryption_basis.begin()->find("平文を端末に渡す"), std::string::npos);
+  EXPECT_FALSE(by["o1"]->encrypted);
+  EXPECT_EQ(by["o1"]->component, "vault");
+  EXPECT_NE(by["tag1"]->encryption_basis.begin()->find("アップロード"), std::string::npos);
+  EXPECT_TRUE(by["o3"]->encrypted);
+  EXPECT_FALSE(by["o3"]->key_exposed);
+  EXPECT_NE(by["o3"]->encryption_basis.begin()->find("AES-256-GCM"), std::string::npos);
+  // The unscanned object adds nothing and is reported, so nobody mistakes the
+  // count for complete.
+  EXPECT_FALSE(by["o4"]->labelled);
+  EXPECT_TRUE(by["o1"]->labelled);
+  EXPECT_EQ(r->unlabelled_objects, 1u);
+  EXPECT_EQ(r->persons, 1206);
+  EXPECT_FALSE(r->encryption.has_value());  // not every object was encrypted
+  EXPECT_TRUE(r->any_unencrypted);
+}
+
+TEST_F(IncidentScopeTest, FlagsALabelThatCountsFarFewerPeopleThanItsFindings) {
+  // What the vault writes for a headed CSV of 1,200 customers today.
+  auto p = Write(
+      "s.jsonl",
+      R"({"time":"2026-12-18T01:00:00Z","object":"csv","labels":{"scanned":true,"types":{"jp.address":1200,"jp.phone":1200,"jp.birth_date":1},"individuals":3}}
+{"time":"2026-12-18T01:00:00Z","object":"ok","labels":{"types":{"jp.phone":44},"individuals":11}}
+{"time":"2026-12-18T01:00:00Z","object":"few","labels":{"types":{"jp.phone":9},"individuals":1}}
+{"time":"2026-12-18T01:00:00Z","object":"corp","labels":{"types":{"jp.corporate_number":500},"individuals":0}}
+)");
+  auto r = ScopeFromJsonl(p, {}, map_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, bool> suspect;
+  for (const auto& o : r->objects) suspect[o.object] = o.individuals_suspect;
+  EXPECT_TRUE(suspect["csv"]);
+  EXPECT_FALSE(suspect["ok"]);    // exactly 4x: not flagged
+  EXPECT_FALSE(suspect["few"]);   // under 10 findings: too few to judge
+  EXPECT_FALSE(suspect["corp"]);  // 法人番号 is not personal data
+  EXPECT_EQ(r->suspect_objects, 1u);
+  EXPECT_EQ(r->persons, 15);  // warned, never silently changed
+}
+
+TEST_F(IncidentScopeTest, SeveralDevicesMatchAnyAndOneDeviceFiltersTheLog) {
+  auto p = Write(
+      "d.jsonl",
+      R"({"time":"2026-12-18T01:00:00Z","device":"d2","object":"a","labels":{"individuals":10}}
+{"time":"2026-12-18T01:00:00Z","device":"d3","object":"b","labels":{"individuals":20}}
+{"time":"2026-12-18T01:00:00Z","device":"d4","object":"c","labels":{"individuals":40}}
+)");
+  ScopeQuery q;
+  q.devices = {"d2", "d4"};
+  auto r = ScopeFromJsonl(p, q, map_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->persons, 50);
+  q.devices = {"d3"};
+  r = ScopeFromJsonl(p, q, map_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->persons, 20);
 }
 
 }  // namespace

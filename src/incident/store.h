@@ -23,7 +23,9 @@
 #include "common/status.h"
 #include "incident/facts.h"
 
-struct sqlite3;
+namespace mamori::sqlite {
+class Db;
+}
 
 namespace mamori::incident {
 
@@ -76,9 +78,8 @@ class IncidentStore {
   Status VerifyChain(int64_t id);
 
  private:
-  IncidentStore(sqlite3* db, const Clock* clock) : db_(db), clock_(clock) {}
-  Status Exec(const char* sql);
-  sqlite3* db_;
+  IncidentStore(std::unique_ptr<sqlite::Db> db, const Clock* clock);
+  std::unique_ptr<sqlite::Db> db_;
   const Clock* clock_;
 };
 

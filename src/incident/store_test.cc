@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <string>
 
 namespace mamori::incident {
 namespace {
@@ -33,9 +35,26 @@ class IncidentStoreTest : public ::testing::Test {
   FakeClock clock_{1'800'000'000'000'000};
 };
 
+TEST_F(IncidentStoreTest, AFileThatIsNotADatabaseIsRefusedAtOpen) {
+  std::filesystem::create_directories(dir_ / "sub");
+  {
+    std::FILE* f = std::fopen(path_.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(std::string(8192, 'z').c_str(), f);
+    std::fclose(f);
+  }
+  auto s = IncidentStore::Open(path_, &clock_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kDataLoss) << s.status().ToString();
+  EXPECT_NE(s.status().message().find(path_), std::string::npos) << s.status().message();
+}
+
 TEST_F(IncidentStoreTest, OpenNoteTimelineAndChain) {
   auto s = IncidentStore::Open(path_, &clock_);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
+  // Owner-only: the timeline names users.
+  EXPECT_EQ(std::filesystem::status(path_).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   auto id = (*s)->Create("紛失したノートPC", Initial(), "compliance@example.jp");
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   clock_.Advance(60'000'000);

@@ -110,6 +110,30 @@ PY
 N=$("$MAMORI" audit export --log "$MAMORI_AUDIT_LOG" --component incident | grep -c '"action":"incident\.')
 [ "$N" = "8" ] || fail "shared audit log has $N incident records, want 8"
 
+# A large scope still fits in one timeline event: the object list is bounded by
+# bytes and the rest is counted (3,000 objects, each with many event ids).
+python3 - "$WORK/big.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(3000):
+        for k in range(3):
+            f.write(json.dumps({"time": "2026-12-18T01:00:00Z", "component": "vault",
+                                "event_id": "E%08d-%d" % (i, k), "user": "u", "device": "d2",
+                                "action": "get", "object": "%032x" % i, "result": "allow",
+                                "labels": {"scanned": True, "types": {"jp.phone": 2},
+                                           "individuals": 2}}) + "\n")
+PY
+BIGDB="$WORK/big.db"
+MAMORI_DB="$BIGDB" MAMORI_AUDIT_LOG= "$MAMORI" incident open --title big --aware-at 2026-12-20T10:00:00+09:00 >/dev/null
+MAMORI_DB="$BIGDB" MAMORI_AUDIT_LOG= "$MAMORI" incident scope --id 1 --audit-jsonl "$WORK/big.jsonl" \
+  --format json > "$WORK/big_scope.json"
+python3 - "$WORK/big_scope.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+assert s["objects"] == 3000 and s["persons"] == 6000, s
+assert 0 < s["objects_listed"] < 3000 and s["objects_listed"] + s["objects_not_listed"] == 3000, s
+PY
+
 # 7. the contract on bad input: exit 2 and the field to fix.
 echo '{"aware_at": "2026-12-20T10:00:00", "sector": "private"}' > "$WORK/bad.json"
 set +e
