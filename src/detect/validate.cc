@@ -240,6 +240,16 @@ bool ValidatorContext::FindPersonName(std::string_view text, size_t* name_start,
     if (!tagger_ || !lattice_) return false;
   }
   std::string buf(text);
+  // IPAdic does not know the compatibility forms common in surnames (山﨑,
+  // 塚田 written with U+FA10), so MeCab sees their standard forms. Both are
+  // three bytes in UTF-8, so offsets into `text` stay exact.
+  static const std::pair<std::string_view, std::string_view> kVariants[] = {
+      {"\xEF\xA8\x91", "\xE5\xB4\x8E"},  // U+FA11 﨑 -> U+5D0E 崎
+      {"\xEF\xA8\x90", "\xE5\xA1\x9A"},  // U+FA10 塚 -> U+585A 塚
+  };
+  for (const auto& [from, to] : kVariants)
+    for (size_t at = buf.find(from); at != std::string::npos; at = buf.find(from, at + 3))
+      buf.replace(at, 3, to);
   lattice_->set_sentence(buf.c_str());
   if (!tagger_->parse(lattice_)) return false;
   bool found = false;
