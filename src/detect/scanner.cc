@@ -294,6 +294,23 @@ class ScannerImpl final : public Scanner {
     return n;
   }
 
+  // Length of the run of ASCII digits at the start of p[0, n).
+  static size_t AsciiDigitRun(const char* p, size_t n) {
+    size_t k = 0;
+#if defined(__SSE2__)
+    const __m128i lo = _mm_set1_epi8('0' - 1), hi = _mm_set1_epi8('9' + 1);
+    for (; k + 16 <= n; k += 16) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      // Bytes >= 0x80 are negative as signed and fail the first compare.
+      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi));
+      unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(digit));
+      if (mask != 0xFFFF) return k + static_cast<size_t>(__builtin_ctz(~mask));
+    }
+#endif
+    while (k < n && p[k] >= '0' && p[k] <= '9') ++k;
+    return k;
+  }
+
   // Digit at s[i] (ASCII or full-width); sets *len.
   static bool DigitAt(std::string_view s, size_t i, size_t* len) {
     unsigned char c = s[i];
@@ -351,9 +368,17 @@ class ScannerImpl final : public Scanner {
       bool open = false;  // ran into the end of the data mid-token
       while (true) {
         Group g{pos, pos, 0};
-        while (pos < s.size() && DigitAt(s, pos, &dl)) {
-          pos += dl;
-          ++g.digits;
+        while (pos < s.size()) {
+          size_t run = AsciiDigitRun(s.data() + pos, s.size() - pos);
+          pos += run;
+          g.digits += static_cast<int>(run);
+          if (pos < s.size() && static_cast<unsigned char>(s[pos]) == 0xEF &&
+              DigitAt(s, pos, &dl)) {
+            pos += dl;  // a full-width digit
+            ++g.digits;
+            continue;
+          }
+          break;
         }
         g.end = pos;
         groups.push_back(g);
@@ -394,7 +419,23 @@ class ScannerImpl final : public Scanner {
       default:
         return true;
     }
-    // Digits without allocating: at most 19 of them.
+    // Plain ASCII digits (most numbers) go to the validator as they are.
+    if (b - a <= 19 && AsciiDigitRun(s.data() + a, b - a) == b - a) {
+      std::string_view d = s.substr(a, b - a);
+      switch (kind) {
+        case ValidatorKind::kMyNumber:
+          return IsValidMyNumber(d);
+        case ValidatorKind::kCorporateNumber:
+          return IsValidCorporateNumber(d);
+        case ValidatorKind::kLuhnCard:
+          return IsLuhnValid(d) && !CardBrand(d).empty();
+        case ValidatorKind::kDriversLicense:
+          return IsValidDriversLicense(d);
+        default:
+          return true;
+      }
+    }
+    // Otherwise gather the digits without allocating: at most 19 of them.
     char buf[24];
     size_t len = 0;
     for (size_t i = a; i < b && len < sizeof buf;) {
