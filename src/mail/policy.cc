@@ -53,16 +53,11 @@ Status ReadList(const YAML::Node& node, const char* key, const std::string& wher
 
 Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   if (!root.IsMap()) return InvalidArgument(src + ": the policy must be a YAML mapping");
-  static const std::set<std::string> kTop = {"internal_domains",
-                                             "partner_domains",
-                                             "scope",
-                                             "bcc_conversion",
-                                             "personal_data",
-                                             "typo_domains",
-                                             "hidden_external_bcc",
-                                             "delay_external",
-                                             "release",
-                                             "budgets"};
+  static const std::set<std::string> kTop = {
+      "internal_domains",    "partner_domains", "scope",
+      "bcc_conversion",      "personal_data",   "typo_domains",
+      "hidden_external_bcc", "delay_external",  "release",
+      "sender_notice",       "budgets"};
   for (const auto& kv : root) {
     std::string k = kv.first.as<std::string>();
     if (!kTop.count(k)) return InvalidArgument(src + ": unknown key '" + k + "'");
@@ -132,6 +127,22 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
     RETURN_IF_ERROR(ReadScalar(n, "approvals", src + ": release", &p->release_approvals));
     if (p->release_approvals < 1 || p->release_approvals > 2) {
       return InvalidArgument(src + ": release.approvals must be 1 or 2");
+    }
+  }
+  if (auto n = root["sender_notice"]) {
+    std::string w = src + ": sender_notice";
+    RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->notice_enabled));
+    RETURN_IF_ERROR(ReadScalar(n, "from", w, &p->notice_from));
+    RETURN_IF_ERROR(ReadScalar(n, "cancel_address", w, &p->notice_cancel_address));
+    RETURN_IF_ERROR(ReadScalar(n, "sendmail", w, &p->notice_sendmail));
+    for (const std::string* a : {&p->notice_from, &p->notice_cancel_address}) {
+      if (!a->empty() &&
+          (a->find('@') == std::string::npos || a->find_first_of(" <>,\"") != std::string::npos)) {
+        return InvalidArgument(w + ": '" + *a + "' is not a plain address (write user@domain)");
+      }
+    }
+    if (!p->notice_sendmail.empty() && p->notice_sendmail.front() != '/') {
+      return InvalidArgument(w + ".sendmail must be an absolute path (/usr/sbin/sendmail)");
     }
   }
   if (auto n = root["budgets"]) {
@@ -211,6 +222,15 @@ Result<Policy> Policy::Load(const std::string& path) {
     return InvalidArgument("mail policy " + path +
                            " lists no internal_domains; every recipient would count as "
                            "external. Add your own domains.");
+  }
+  if (p.notice_from.empty()) p.notice_from = "mamori@" + p.internal_domains.front();
+  if (p.notice_cancel_address.empty()) {
+    p.notice_cancel_address = "mamori-cancel@" + p.internal_domains.front();
+  }
+  p.notice_cancel_address = Lower(p.notice_cancel_address);
+  if (!p.IsInternal(DomainOf(p.notice_cancel_address))) {
+    return InvalidArgument("mail policy " + path + ": sender_notice.cancel_address " +
+                           p.notice_cancel_address + " must be in an internal domain");
   }
   return p;
 }
