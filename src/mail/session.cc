@@ -377,8 +377,10 @@ void Session::EndOfMessage(std::string* out) {
   }
   milter::AppendAddHeader(out, "X-Mamori-Verdict", verdict_header);
   milter::AppendAddHeader(out, "X-Mamori-Event", rec.event_id);
+  // Only internal senders get notices: a notice to an outside sender (scope:
+  // all) would be backscatter to a possibly forged address.
   if (deps_.desk != nullptr && (v.action == Action::kHold || v.bcc_convert) &&
-      !rec.envelope.sender.empty()) {
+      !rec.envelope.sender.empty() && policy.IsInternal(DomainOf(rec.envelope.sender))) {
     deps_.desk->Notify(rec, subject_);
   }
   if (v.action == Action::kHold) {

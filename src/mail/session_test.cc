@@ -286,6 +286,10 @@ TEST_F(SessionTest, SenderIsNotifiedOfHoldAndBccConversionOnly) {
   inspector.summary.my_numbers = 1;
   Send("a@corp.example.jp", {"x@client.jp"}, {{"To", "x@client.jp"}}, "csv");
   EXPECT_EQ(desk.notified.size(), 2u);
+  policy.scope = "all";
+  auto r = Send("someone@outside.example", {"x@client.jp"}, {{"To", "x@client.jp"}}, "csv");
+  EXPECT_EQ(r[r.size() - 2].command, 'q') << "held";
+  EXPECT_EQ(desk.notified.size(), 2u) << "no notice (backscatter) to an outside sender";
 }
 
 TEST_F(SessionTest, CancelMailIsDiscardedAndHandedToTheDesk) {
