@@ -106,7 +106,13 @@ Result<Context> Open(const MailArgs& a) {
     if (errno != EINTR) return Unavailable("cannot lock " + lock_path + ": " + strerror(errno));
   }
   ASSIGN_OR_RETURN(c.holds, HoldStore::Open(a.state + "/mail.db"));
-  ASSIGN_OR_RETURN(c.key, HashKey::Load(a.state + "/hash.key"));
+  auto key = HashKey::Load(a.state + "/hash.key");
+  if (!key.ok()) {
+    return FailedPrecondition(key.status().message() + ": " + a.state +
+                              " is not the milter's state directory (pass the --state the "
+                              "milter runs with; it creates hash.key on first start)");
+  }
+  c.key = *key;
   AuditOptions ao;
   ao.log_path = a.audit_log.empty() ? a.state + "/admin-audit.log" : a.audit_log;
   ao.signing_key = a.audit_key;
