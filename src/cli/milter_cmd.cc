@@ -1,5 +1,6 @@
 // `mamori milter`: the Postfix milter (mail guard, issue 7). See docs/mail.md.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -40,6 +41,12 @@ int RunMilter(const MilterArgs& a) {
   auto policy = Policy::Load(a.policy.empty() ? Policy::DefaultPath() : a.policy);
   if (!policy.ok()) {
     cli::PrintError(policy.status().ToString());
+    return 2;
+  }
+  if (policy->notice_enabled && ::access(policy->notice_sendmail.c_str(), X_OK) != 0) {
+    cli::PrintError("sender_notice.sendmail " + policy->notice_sendmail +
+                    " is not executable; install Postfix's sendmail there, point "
+                    "sender_notice.sendmail at it, or set sender_notice.enabled: false");
     return 2;
   }
   if (a.check) {
