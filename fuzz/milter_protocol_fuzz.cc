@@ -25,6 +25,14 @@ class NullSink : public mamori::mail::VerdictSink {
   mamori::Status Record(const mamori::mail::VerdictRecord&) override { return mamori::Status(); }
 };
 
+// Records nothing: the point is that cancel requests (recipients and Subject
+// from the MTA) are parsed without crashing.
+class NullDesk : public mamori::mail::SenderDesk {
+ public:
+  void Notify(const mamori::mail::VerdictRecord&, const std::string&) override {}
+  void Cancel(const std::string&, const std::string&) override {}
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -33,14 +41,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         "internal_domains: [corp.example.jp]\npartner_domains: [partner.co.jp]\n"
         "budgets: {max_message_bytes: 100000, max_recipients: 20, max_headers: 50}\n",
         "fuzz");
-    return new mamori::mail::Policy(*p);
+    auto* policy = new mamori::mail::Policy(*p);
+    policy->notice_cancel_address = "mamori-cancel@corp.example.jp";
+    return policy;
   }();
   static NullInspector inspector;
+  static NullDesk desk;
   static NullSink sink;
   mamori::mail::SessionDeps deps;
   deps.policy = policy;
   deps.inspector = &inspector;
   deps.sink = &sink;
+  deps.desk = &desk;
   deps.new_event_id = [] { return std::string("MFUZZ"); };
   mamori::mail::Session session(deps);
   mamori::mail::milter::PacketReader reader(policy->budgets.max_packet_bytes);

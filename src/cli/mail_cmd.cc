@@ -1,7 +1,9 @@
 // `mamori mail list|release|discard`: the hold queue (保留メール) workflow.
 // Uses Postfix's own tools (postqueue -j, postsuper -H/-d). See docs/mail.md.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -15,11 +17,34 @@
 #include "mail/policy.h"
 #include "mail/postfix.h"
 #include "mail/store.h"
+#include "mail/workflow.h"
 
 namespace {
 
 using namespace mamori;
 using namespace mamori::mail;
+
+// Closes the descriptor when it goes out of scope.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
 
 struct MailArgs {
   std::string state = "/var/lib/mamori/mail";
@@ -28,6 +53,8 @@ struct MailArgs {
   std::string audit_log;
   std::string audit_key;
   std::string by;
+  std::string sender;
+  int64_t recover_after = 60;  // seconds before a claim counts as interrupted
   bool json = false;
   bool all = false;
   std::vector<std::string> ids;
@@ -56,20 +83,40 @@ std::string Time(int64_t micros) {
 }
 
 struct Context {
+  UniqueFd lock;
   std::unique_ptr<HoldStore> holds;
   std::unique_ptr<AuditWriter> audit;
   PostfixTools postfix;
   Policy policy;
+  HashKey key;
 };
 
 Result<Context> Open(const MailArgs& a) {
-  Context c{nullptr, nullptr, PostfixTools(a.postfix_config), Policy{}};
+  Context c{UniqueFd(), nullptr, nullptr, PostfixTools(a.postfix_config), Policy{}, HashKey()};
+  // One `mamori mail` at a time per state directory: the hash-chained audit
+  // log has one writer per file, and the milter writes its own. The kernel
+  // drops the lock if we are killed.
+  const std::string lock_path = a.state + "/admin.lock";
+  c.lock = UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (c.lock.get() < 0) {
+    return Unavailable("cannot open " + lock_path + ": " + strerror(errno) +
+                       " (run as the milter's user or root; check --state)");
+  }
+  while (::flock(c.lock.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Unavailable("cannot lock " + lock_path + ": " + strerror(errno));
+  }
   ASSIGN_OR_RETURN(c.holds, HoldStore::Open(a.state + "/mail.db"));
-  ASSIGN_OR_RETURN(HashKey key, HashKey::LoadOrCreate(a.state + "/hash.key"));
+  auto key = HashKey::Load(a.state + "/hash.key");
+  if (!key.ok()) {
+    return FailedPrecondition(key.status().message() + ": " + a.state +
+                              " is not the milter's state directory (pass the --state the "
+                              "milter runs with; it creates hash.key on first start)");
+  }
+  c.key = *key;
   AuditOptions ao;
-  ao.log_path = a.audit_log.empty() ? a.state + "/audit.log" : a.audit_log;
+  ao.log_path = a.audit_log.empty() ? a.state + "/admin-audit.log" : a.audit_log;
   ao.signing_key = a.audit_key;
-  ASSIGN_OR_RETURN(c.audit, OpenAuditWriter(ao, key));
+  ASSIGN_OR_RETURN(c.audit, OpenAuditWriter(ao, c.key));
   auto p = Policy::Load(a.policy.empty() ? Policy::DefaultPath() : a.policy);
   if (!p.ok()) return p.status();
   c.policy = *p;
@@ -139,92 +186,54 @@ int List(const MailArgs& a) {
   return 0;
 }
 
-// Finds the queue id for an event id or queue id, and checks the mail is on hold.
-Result<HeldMail> Resolve(Context& c, const std::string& id) {
-  auto m = c.holds->Find(id);
-  HeldMail held;
-  if (m.ok()) {
-    held = *m;
-  } else if (m.status().code() == StatusCode::kNotFound && ValidQueueId(id)) {
-    held.queue_id = id;  // held by something else (e.g. header_checks HOLD)
-    held.event_id = "";
-  } else {
-    return m.status();
-  }
-  if (held.status == "released" || held.status == "discarded") {
-    return FailedPrecondition("mail " + id + " was already " + held.status);
-  }
-  ASSIGN_OR_RETURN(auto queue, c.postfix.ListQueue());
-  for (const auto& e : queue) {
-    if (e.queue_id == held.queue_id) {
-      if (e.queue_name != "hold") {
-        return FailedPrecondition("mail " + id + " is in the " + e.queue_name +
-                                  " queue, not on hold");
-      }
-      return held;
-    }
-  }
-  return NotFound("mail " + id + " (queue id " + held.queue_id +
-                  ") is no longer in the Postfix queue");
-}
+enum class Verb { kRelease, kDiscard, kCancel };
 
-int Act(const MailArgs& a, bool release) {
+int Act(const MailArgs& a, Verb verb) {
   auto c = Open(a);
   if (!c.ok()) {
     cli::PrintError(c.status().ToString());
     return 2;
   }
+  HoldWorkflow flow(c->holds.get(), c->audit.get(), &c->postfix, &c->policy, &c->key);
   const std::string user = CurrentUser(a);
+  // Finish what a killed earlier run left half done before acting again.
+  if (auto rec = flow.Recover(user, a.recover_after); !rec.ok()) {
+    cli::PrintError("recovering interrupted actions: " + rec.status().ToString());
+  }
   int rc = 0;
   for (const auto& id : a.ids) {
-    auto m = Resolve(*c, id);
-    if (!m.ok()) {
-      cli::PrintError(m.status().ToString());
-      rc = std::max(rc, m.status().code() == StatusCode::kNotFound ? 1 : 2);
+    Result<ActionOutcome> r = verb == Verb::kRelease   ? flow.Release(id, user)
+                              : verb == Verb::kDiscard ? flow.Discard(id, user)
+                                                       : flow.CancelBySender(id, a.sender);
+    if (!r.ok()) {
+      cli::PrintError(r.status().ToString());
+      const StatusCode code = r.status().code();
+      rc = std::max(rc, code == StatusCode::kNotFound || code == StatusCode::kFailedPrecondition ||
+                                code == StatusCode::kPermissionDenied
+                            ? 1
+                            : 2);
       continue;
     }
-    const int64_t now = Clock::Real().NowMicros();
-    if (release && !m->event_id.empty() && c->policy.release_approvals > 1) {
-      Status st = c->holds->AddApproval(m->event_id, user, now);
-      if (!st.ok()) {
-        cli::PrintError(st.ToString());
-        rc = 2;
-        continue;
-      }
-      auto again = c->holds->Find(m->event_id);
-      if (!again.ok()) {
-        cli::PrintError(again.status().ToString());
-        rc = 2;
-        continue;
-      }
-      if (again->approvals.size() < c->policy.release_approvals) {
-        (void)c->audit->WriteAdmin("mail.approve", *again, user, "hold");
-        std::cout << fmt::format(
-            "{}: approval {} of {} recorded for {}; another person must "
-            "approve before it is released\n",
-            id, again->approvals.size(), c->policy.release_approvals, user);
-        rc = std::max(rc, 1);
-        continue;
-      }
-      *m = *again;
-    }
-    // Audit first: an action that cannot be recorded is not taken.
-    Status st = c->audit->WriteAdmin(release ? "mail.release" : "mail.discard", *m, user,
-                                     release ? "allow" : "deny");
-    if (st.ok())
-      st = release ? c->postfix.Release(m->queue_id) : c->postfix.DeleteHeld(m->queue_id);
-    if (st.ok() && !m->event_id.empty()) {
-      st = c->holds->SetStatus(m->event_id, release ? "released" : "discarded", now);
-    }
-    if (!st.ok()) {
-      cli::PrintError(st.ToString());
-      rc = 2;
-      continue;
-    }
-    std::cout << fmt::format("{}: {} (queue id {})\n", id, release ? "released" : "discarded",
-                             m->queue_id);
+    std::cout << r->message << "\n";
+    if (!r->done) rc = std::max(rc, 1);
   }
   return rc;
+}
+
+int Recover(const MailArgs& a) {
+  auto c = Open(a);
+  if (!c.ok()) {
+    cli::PrintError(c.status().ToString());
+    return 2;
+  }
+  HoldWorkflow flow(c->holds.get(), c->audit.get(), &c->postfix, &c->policy, &c->key);
+  auto n = flow.Recover(CurrentUser(a), a.recover_after);
+  if (!n.ok()) {
+    cli::PrintError(n.status().ToString());
+    return 2;
+  }
+  std::cout << *n << " interrupted action(s) finished or stale entries closed\n";
+  return 0;
 }
 
 void Setup(CLI::App& app, int* exit_code) {
@@ -236,7 +245,9 @@ void Setup(CLI::App& app, int* exit_code) {
     c->add_option("-c,--postfix-config", args->postfix_config,
                   "Postfix config directory of a non-default instance");
     c->add_option("--policy", args->policy, "Mail policy file or directory");
-    c->add_option("--audit-log", args->audit_log, "Audit log (default STATE/audit.log)");
+    c->add_option("--audit-log", args->audit_log,
+                  "Audit log for admin actions (default STATE/admin-audit.log; never the "
+                  "milter's own log, which has one writer)");
     c->add_option("--audit-key", args->audit_key, "Ed25519 key for the shared audit log");
   };
   auto* list = cmd->add_subcommand("list", "List mail on hold, with reason and sender");
@@ -248,12 +259,29 @@ void Setup(CLI::App& app, int* exit_code) {
   common(rel);
   rel->add_option("ids", args->ids, "Event ids or queue ids")->required();
   rel->add_option("--by", args->by, "Approver name (default: the login user)");
-  rel->callback([args, exit_code] { *exit_code = Act(*args, true); });
-  auto* dis = cmd->add_subcommand("discard", "Delete held mail (the sender cancels)");
+  rel->callback([args, exit_code] { *exit_code = Act(*args, Verb::kRelease); });
+  auto* dis = cmd->add_subcommand("discard", "Delete held mail (administrator)");
   common(dis);
   dis->add_option("ids", args->ids, "Event ids or queue ids")->required();
   dis->add_option("--by", args->by, "Who discards (default: the login user)");
-  dis->callback([args, exit_code] { *exit_code = Act(*args, false); });
+  dis->callback([args, exit_code] { *exit_code = Act(*args, Verb::kDiscard); });
+  auto* can = cmd->add_subcommand(
+      "cancel",
+      "The sender withdraws their own held mail (also possible by mail: see docs/mail.md)");
+  common(can);
+  can->add_option("ids", args->ids, "Event ids (X-Mamori-Event, or from the hold notice)")
+      ->required();
+  can->add_option("--sender", args->sender,
+                  "The sender's address; must be the held mail's envelope sender")
+      ->required();
+  can->callback([args, exit_code] { *exit_code = Act(*args, Verb::kCancel); });
+  auto* rec = cmd->add_subcommand(
+      "recover", "Finish releases/discards interrupted by a crash; close entries Postfix dropped");
+  common(rec);
+  rec->add_option("--older-than", args->recover_after,
+                  "Only actions started at least this many seconds ago")
+      ->capture_default_str();
+  rec->callback([args, exit_code] { *exit_code = Recover(*args); });
 }
 
 MAMORI_REGISTER_COMMAND("mail", Setup);

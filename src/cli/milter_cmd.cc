@@ -1,7 +1,9 @@
 // `mamori milter`: the Postfix milter (mail guard, issue 7). See docs/mail.md.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -10,11 +12,13 @@
 #include "common/clock.h"
 #include "common/redact.h"
 #include "mail/inspect.h"
+#include "mail/notice.h"
 #include "mail/policy.h"
 #include "mail/postfix.h"
 #include "mail/server.h"
 #include "mail/session.h"
 #include "mail/store.h"
+#include "mail/workflow.h"
 
 namespace {
 
@@ -39,6 +43,12 @@ int RunMilter(const MilterArgs& a) {
     cli::PrintError(policy.status().ToString());
     return 2;
   }
+  if (policy->notice_enabled && ::access(policy->notice_sendmail.c_str(), X_OK) != 0) {
+    cli::PrintError("sender_notice.sendmail " + policy->notice_sendmail +
+                    " is not executable; install Postfix's sendmail there, point "
+                    "sender_notice.sendmail at it, or set sender_notice.enabled: false");
+    return 2;
+  }
   if (a.check) {
     auto inspector = MakeDetectInspector(policy->budgets, HashKey());
     if (!inspector.ok()) {
@@ -49,6 +59,8 @@ int RunMilter(const MilterArgs& a) {
               << policy->partner_domains.size() << " partner domains; detection rules OK\n";
     return 0;
   }
+  // A notice's sendmail that exits early must not kill the milter.
+  std::signal(SIGPIPE, SIG_IGN);
   std::error_code ec;
   std::filesystem::create_directories(a.state, ec);
   if (ec) {
@@ -101,24 +113,25 @@ int RunMilter(const MilterArgs& a) {
   so.tick_seconds = std::max<uint32_t>(1, a.tick_seconds);
   // Scans and audit fsyncs block a thread; twice the cores keeps the protocol moving.
   so.threads = a.threads > 0 ? a.threads : std::max(4u, 2 * std::thread::hardware_concurrency());
-  // 一時保留: release delayed mail whose time has come (unless discarded).
-  so.on_tick = [hs, aw, &postfix] {
-    int64_t now = Clock::Real().NowMicros();
-    auto due = hs->DueForRelease(now);
-    if (!due.ok()) {
-      std::cerr << "mamori milter: " << due.status().ToString() << "\n";
-      return;
+  HoldWorkflow flow(hs, aw, &postfix, &*policy, &*key);
+  // 一時保留: release delayed mail whose time has come (unless cancelled or
+  // discarded), and finish actions a crash interrupted.
+  so.on_tick = [&flow] {
+    if (auto n = flow.ReleaseDue(); !n.ok()) {
+      std::cerr << "mamori milter: releasing delayed mail: " << n.status().ToString() << "\n";
     }
-    for (const auto& m : *due) {
-      Status st = postfix.Release(m.queue_id);
-      if (!st.ok()) {
-        std::cerr << "mamori milter: releasing " << m.event_id << ": " << st.ToString() << "\n";
-        continue;
-      }
-      (void)hs->SetStatus(m.event_id, "released", now);
-      (void)aw->WriteAdmin("mail.release", m, "mamori-delay", "allow");
+    if (auto n = flow.Recover("mamori-milter", /*older_than_seconds=*/60); !n.ok()) {
+      std::cerr << "mamori milter: recovering held mail: " << n.status().ToString() << "\n";
     }
   };
+  // Notices to senders and cancel by mail (docs/mail.md, "Sender notices").
+  std::unique_ptr<MailDesk> desk;
+  if (policy->notice_enabled) {
+    NoticeOptions no;
+    no.postfix_config = a.postfix_config;
+    desk = std::make_unique<MailDesk>(&*policy, &flow, no);
+    deps.desk = desk.get();
+  }
   auto server = Server::Create(so, deps);
   if (!server.ok()) {
     cli::PrintError(server.status().ToString());

@@ -51,18 +51,31 @@ Status ReadList(const YAML::Node& node, const char* key, const std::string& wher
   return Status::Ok();
 }
 
+// Unknown keys inside a section are errors too: a misspelt "enabeld" must not
+// silently leave a rule at its default.
+Status CheckKeys(const YAML::Node& node, const std::string& where,
+                 std::initializer_list<const char*> allowed) {
+  if (!node.IsMap()) return InvalidArgument(where + " must be a mapping ({key: value, ...})");
+  for (const auto& kv : node) {
+    const std::string k = kv.first.as<std::string>();
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || k == a;
+    if (!ok) {
+      std::string list;
+      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+      return InvalidArgument(where + ": unknown key '" + k + "' (known: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   if (!root.IsMap()) return InvalidArgument(src + ": the policy must be a YAML mapping");
-  static const std::set<std::string> kTop = {"internal_domains",
-                                             "partner_domains",
-                                             "scope",
-                                             "bcc_conversion",
-                                             "personal_data",
-                                             "typo_domains",
-                                             "hidden_external_bcc",
-                                             "delay_external",
-                                             "release",
-                                             "budgets"};
+  static const std::set<std::string> kTop = {
+      "internal_domains",    "partner_domains", "scope",
+      "bcc_conversion",      "personal_data",   "typo_domains",
+      "hidden_external_bcc", "delay_external",  "release",
+      "sender_notice",       "budgets"};
   for (const auto& kv : root) {
     std::string k = kv.first.as<std::string>();
     if (!kTop.count(k)) return InvalidArgument(src + ": unknown key '" + k + "'");
@@ -75,6 +88,7 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   }
   if (auto n = root["bcc_conversion"]) {
     std::string w = src + ": bcc_conversion";
+    RETURN_IF_ERROR(CheckKeys(n, w, {"enabled", "threshold", "count", "to_value", "note_header"}));
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->bcc_enabled));
     RETURN_IF_ERROR(ReadScalar(n, "threshold", w, &p->bcc_threshold));
     RETURN_IF_ERROR(ReadScalar(n, "count", w, &p->bcc_count));
@@ -87,6 +101,9 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   }
   if (auto n = root["personal_data"]) {
     std::string w = src + ": personal_data";
+    RETURN_IF_ERROR(CheckKeys(n, w,
+                              {"enabled", "hold_my_number_min", "hold_individuals_min",
+                               "hold_uninspectable", "scan_internal"}));
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->pd_enabled));
     RETURN_IF_ERROR(ReadScalar(n, "hold_my_number_min", w, &p->pd_hold_my_number_min));
     RETURN_IF_ERROR(ReadScalar(n, "hold_individuals_min", w, &p->pd_hold_individuals_min));
@@ -95,6 +112,7 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   }
   if (auto n = root["typo_domains"]) {
     std::string w = src + ": typo_domains";
+    RETURN_IF_ERROR(CheckKeys(n, w, {"enabled", "max_distance", "min_length"}));
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->typo_enabled));
     RETURN_IF_ERROR(ReadScalar(n, "max_distance", w, &p->typo_max_distance));
     RETURN_IF_ERROR(ReadScalar(n, "min_length", w, &p->typo_min_length));
@@ -112,6 +130,7 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
   }
   if (auto n = root["delay_external"]) {
     std::string w = src + ": delay_external";
+    RETURN_IF_ERROR(CheckKeys(n, w, {"enabled", "minutes", "seconds"}));
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->delay_enabled));
     if (n["minutes"] && n["seconds"])
       return InvalidArgument(w + ": give minutes or seconds, not both");
@@ -129,13 +148,35 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
     }
   }
   if (auto n = root["release"]) {
+    RETURN_IF_ERROR(CheckKeys(n, src + ": release", {"approvals"}));
     RETURN_IF_ERROR(ReadScalar(n, "approvals", src + ": release", &p->release_approvals));
     if (p->release_approvals < 1 || p->release_approvals > 2) {
       return InvalidArgument(src + ": release.approvals must be 1 or 2");
     }
   }
+  if (auto n = root["sender_notice"]) {
+    std::string w = src + ": sender_notice";
+    RETURN_IF_ERROR(CheckKeys(n, w, {"enabled", "from", "cancel_address", "sendmail"}));
+    RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->notice_enabled));
+    RETURN_IF_ERROR(ReadScalar(n, "from", w, &p->notice_from));
+    RETURN_IF_ERROR(ReadScalar(n, "cancel_address", w, &p->notice_cancel_address));
+    RETURN_IF_ERROR(ReadScalar(n, "sendmail", w, &p->notice_sendmail));
+    for (const std::string* a : {&p->notice_from, &p->notice_cancel_address}) {
+      if (!a->empty() &&
+          (a->find('@') == std::string::npos || a->find_first_of(" <>,\"") != std::string::npos)) {
+        return InvalidArgument(w + ": '" + *a + "' is not a plain address (write user@domain)");
+      }
+    }
+    if (!p->notice_sendmail.empty() && p->notice_sendmail.front() != '/') {
+      return InvalidArgument(w + ".sendmail must be an absolute path (/usr/sbin/sendmail)");
+    }
+  }
   if (auto n = root["budgets"]) {
     std::string w = src + ": budgets";
+    RETURN_IF_ERROR(CheckKeys(
+        n, w,
+        {"max_packet_bytes", "max_message_bytes", "max_recipients", "max_headers",
+         "max_header_bytes", "max_total_buffered_bytes", "scan_seconds", "idle_seconds"}));
     auto& b = p->budgets;
     RETURN_IF_ERROR(ReadScalar(n, "max_packet_bytes", w, &b.max_packet_bytes));
     RETURN_IF_ERROR(ReadScalar(n, "max_message_bytes", w, &b.max_message_bytes));
@@ -211,6 +252,15 @@ Result<Policy> Policy::Load(const std::string& path) {
     return InvalidArgument("mail policy " + path +
                            " lists no internal_domains; every recipient would count as "
                            "external. Add your own domains.");
+  }
+  if (p.notice_from.empty()) p.notice_from = "mamori@" + p.internal_domains.front();
+  if (p.notice_cancel_address.empty()) {
+    p.notice_cancel_address = "mamori-cancel@" + p.internal_domains.front();
+  }
+  p.notice_cancel_address = Lower(p.notice_cancel_address);
+  if (!p.IsInternal(DomainOf(p.notice_cancel_address))) {
+    return InvalidArgument("mail policy " + path + ": sender_notice.cancel_address " +
+                           p.notice_cancel_address + " must be in an internal domain");
   }
   return p;
 }

@@ -55,6 +55,14 @@ struct Policy {
 
   uint32_t release_approvals = 1;  // 2 = two-person rule for release
 
+  // Notice mail to the sender on hold and Bcc conversion (via sendmail(1)),
+  // and cancel by mail. Empty addresses default to mamori@ / mamori-cancel@
+  // the first internal domain.
+  bool notice_enabled = true;
+  std::string notice_from;
+  std::string notice_cancel_address;
+  std::string notice_sendmail = "/usr/sbin/sendmail";
+
   Budgets budgets;
 
   // Loads one YAML file, or every *.yaml in a directory (later files add to

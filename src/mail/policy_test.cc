@@ -1,8 +1,12 @@
 #include "mail/policy.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <filesystem>
+
+#include "common/file_util.h"
 
 namespace mamori::mail {
 namespace {
@@ -34,6 +38,27 @@ TEST(MailPolicy, RejectsUnknownKeysAndBadValues) {
   EXPECT_EQ(Policy::Parse("delay_external: {seconds: 5}", "a.yaml")->delay_seconds, 5u);
   auto err = Policy::Parse("delay_external: {minutes: 0}", "a.yaml").status().message();
   EXPECT_NE(err.find("a.yaml"), std::string::npos);
+  EXPECT_FALSE(Policy::Parse("sender_notice: {from: 'Mamori <m@x.jp>'}", "a.yaml").ok());
+  EXPECT_FALSE(Policy::Parse("sender_notice: {cancel_address: nobody}", "a.yaml").ok());
+  EXPECT_FALSE(Policy::Parse("sender_notice: {sendmail: sendmail}", "a.yaml").ok());
+  EXPECT_FALSE(Policy::Parse("sender_notice: {enable: true}", "a.yaml").ok())
+      << "a misspelt key is an error, not a silent default";
+}
+
+TEST(MailPolicy, SenderNoticeDefaultsAndCancelAddressMustBeInternal) {
+  char tmpl[] = "/tmp/mamori_mail_policy_XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/p.yaml", "internal_domains: [corp.example.jp]\n").ok());
+  auto p = Policy::Load(dir + "/p.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->notice_from, "mamori@corp.example.jp");
+  EXPECT_EQ(p->notice_cancel_address, "mamori-cancel@corp.example.jp");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/p.yaml",
+                              "internal_domains: [corp.example.jp]\n"
+                              "sender_notice: {cancel_address: cancel@gmail.example}\n")
+                  .ok());
+  EXPECT_EQ(Policy::Load(dir + "/p.yaml").status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MailPolicy, ShippedPolicyLoads) {

@@ -48,10 +48,28 @@ bool ValidQueueId(const std::string& id) {
   return true;
 }
 
-Result<std::string> RunProgram(const std::vector<std::string>& argv, size_t max_output) {
+Result<std::string> RunProgram(const std::vector<std::string>& argv, size_t max_output,
+                               std::string_view input) {
+  if (input.size() > 60000) {
+    return InvalidArgument("input for " + argv[0] + " exceeds 60000 bytes");
+  }
+  int in_pipe[2] = {-1, -1};
+  if (!input.empty() && pipe2(in_pipe, O_CLOEXEC) != 0) {
+    return Internal(std::string("pipe: ") + strerror(errno));
+  }
+  auto close_in = [&] {
+    for (int& fd : in_pipe) {
+      if (fd >= 0) close(fd);
+      fd = -1;
+    }
+  };
   int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + strerror(errno));
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    close_in();
+    return Internal(std::string("pipe: ") + strerror(errno));
+  }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close_in();
     close(out_pipe[0]);
     close(out_pipe[1]);
     return Internal(std::string("pipe: ") + strerror(errno));
@@ -60,17 +78,40 @@ Result<std::string> RunProgram(const std::vector<std::string>& argv, size_t max_
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = fork();
-  if (pid < 0) return Internal(std::string("fork: ") + strerror(errno));
+  if (pid < 0) {
+    close_in();
+    return Internal(std::string("fork: ") + strerror(errno));
+  }
   if (pid == 0) {
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
+    if (in_pipe[0] >= 0) {
+      dup2(in_pipe[0], 0);
+    } else {
+      int devnull = open("/dev/null", O_RDONLY);
+      if (devnull >= 0) dup2(devnull, 0);
+    }
     execv(args[0], args.data());
     _exit(127);
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (in_pipe[1] >= 0) {
+    close(in_pipe[0]);
+    in_pipe[0] = -1;
+    // Fits in the pipe buffer (64 KiB on Linux), so this cannot block on a
+    // child that writes before it reads.
+    size_t off = 0;
+    while (off < input.size()) {
+      ssize_t n = write(in_pipe[1], input.data() + off, input.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;  // the child exited early; its status tells why
+      }
+      off += static_cast<size_t>(n);
+    }
+    close_in();
+  }
   std::string out, err;
   bool too_big = false;
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};

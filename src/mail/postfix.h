@@ -42,6 +42,8 @@ class PostfixTools {
 
 // Runs argv[0] with arguments (no shell), capturing stdout and stderr up to
 // max_output bytes each. A non-zero exit is kUnavailable with stderr attached.
-Result<std::string> RunProgram(const std::vector<std::string>& argv, size_t max_output = 64 << 20);
+// `input` (at most 60,000 bytes, so it fits in the pipe) is its stdin.
+Result<std::string> RunProgram(const std::vector<std::string>& argv, size_t max_output = 64 << 20,
+                               std::string_view input = {});
 
 }  // namespace mamori::mail

@@ -27,6 +27,47 @@ constexpr uint32_t kWantedProtocol = milter::kNoConnect | milter::kNoHelo | milt
 constexpr uint32_t kWantedActions =
     milter::kActAddHeaders | milter::kActChangeHeaders | milter::kActQuarantine;
 
+// Event ids as RandomEventId makes them.
+bool IsEventId(std::string_view s) {
+  if (s.size() != 12 || s[0] != 'M') return false;
+  for (char c : s.substr(1)) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '2' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+// Every recipient is the cancel address (local part optionally with
+// "+EVENTID"). The event id comes from the extension or the Subject.
+bool IsCancelRequest(const Policy& policy, const std::vector<std::string>& rcpts,
+                     const std::string& subject, std::string* event_id) {
+  const std::string& cancel = policy.notice_cancel_address;
+  if (cancel.empty() || rcpts.empty()) return false;
+  const size_t at = cancel.rfind('@');
+  const std::string local = cancel.substr(0, at), domain = cancel.substr(at + 1);
+  for (const auto& r : rcpts) {
+    const size_t rat = r.rfind('@');
+    if (rat == std::string::npos || !IEquals(r.substr(rat + 1), domain)) return false;
+    std::string rlocal = r.substr(0, rat);
+    const size_t plus = rlocal.find('+');
+    if (plus != std::string::npos) {
+      std::string ext = rlocal.substr(plus + 1);
+      for (char& c : ext) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (IsEventId(ext)) *event_id = ext;
+      rlocal.resize(plus);
+    }
+    if (!IEquals(rlocal, local)) return false;
+  }
+  if (event_id->empty()) {
+    for (size_t i = 0; i + 12 <= subject.size(); ++i) {
+      if (IsEventId(std::string_view(subject).substr(i, 12))) {
+        *event_id = subject.substr(i, 12);
+        break;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string RandomEventId() {
@@ -81,6 +122,7 @@ void Session::ResetMessage() {
   if (deps_.total_buffered != nullptr && reserved_ > 0) deps_.total_buffered->fetch_sub(reserved_);
   reserved_ = 0;
   to_cc_values_.clear();
+  subject_.clear();
   to_count_ = cc_count_ = header_count_ = 0;
   in_body_ = false;
   message_error_ = Status::Ok();
@@ -180,6 +222,8 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
       } else if (IEquals(parts[0], "Cc")) {
         ++cc_count_;
         to_cc_values_.emplace_back(parts[1]);
+      } else if (subject_.empty() && IEquals(parts[0], "Subject")) {
+        subject_ = std::string(parts[1].substr(0, 998));
       }
       if (message_error_.ok()) {
         if (Reserve(parts[0].size() + parts[1].size() + 4)) {
@@ -247,6 +291,17 @@ void Session::EndOfMessage(std::string* out) {
   rec.envelope.sender = sender_;
   rec.envelope.recipients = rcpts_;
 
+  // A cancel request (mail to the cancel address) is answered by mail and
+  // never delivered anywhere.
+  if (deps_.desk != nullptr && message_error_.ok() && !sender_.empty()) {
+    std::string event_id;
+    if (IsCancelRequest(policy, rcpts_, subject_, &event_id) &&
+        policy.IsInternal(DomainOf(sender_))) {
+      deps_.desk->Cancel(sender_, event_id);
+      milter::AppendPacket(out, milter::kDiscard, {});
+      return;
+    }
+  }
   Status st = message_error_;
   if (st.ok()) {
     for (const auto& v : to_cc_values_) {
@@ -322,6 +377,12 @@ void Session::EndOfMessage(std::string* out) {
   }
   milter::AppendAddHeader(out, "X-Mamori-Verdict", verdict_header);
   milter::AppendAddHeader(out, "X-Mamori-Event", rec.event_id);
+  // Only internal senders get notices: a notice to an outside sender (scope:
+  // all) would be backscatter to a possibly forged address.
+  if (deps_.desk != nullptr && (v.action == Action::kHold || v.bcc_convert) &&
+      !rec.envelope.sender.empty() && policy.IsInternal(DomainOf(rec.envelope.sender))) {
+    deps_.desk->Notify(rec, subject_);
+  }
   if (v.action == Action::kHold) {
     std::string reason = "mamori " + rec.event_id + ":";
     for (const auto& r : v.reasons) reason += " " + r;

@@ -44,12 +44,27 @@ class VerdictSink {
   virtual Status Record(const VerdictRecord& record) = 0;
 };
 
+// Tells senders what happened to their mail and takes their cancel requests
+// (mail to policy.notice_cancel_address). Thread-safe; must not block the
+// milter for long (queue the work).
+class SenderDesk {
+ public:
+  virtual ~SenderDesk() = default;
+  // Called after a recorded hold or Bcc conversion. `subject` is the raw
+  // Subject header (may hold RFC 2047 words).
+  virtual void Notify(const VerdictRecord& record, const std::string& subject) = 0;
+  // `sender` asks to withdraw their held mail `event_id` ("" if the request
+  // named none); the answer goes back to the sender by mail.
+  virtual void Cancel(const std::string& sender, const std::string& event_id) = 0;
+};
+
 struct SessionDeps {
   const Policy* policy = nullptr;
   ContentInspector* inspector = nullptr;  // null: external mail is tempfailed
   VerdictSink* sink = nullptr;            // required
   const Clock* clock = &Clock::Real();
   std::function<std::string()> new_event_id;  // required
+  SenderDesk* desk = nullptr;                 // optional: notices and cancel mails
   // Optional budget across all connections for buffered message bytes. When
   // set, a message that would push the total above max_total_buffered_bytes is
   // tempfailed (kResourceExhausted), so many large mails at once cannot
@@ -93,6 +108,7 @@ class Session {
   std::vector<std::string> rcpts_;
   std::string message_;  // reconstructed headers + body
   std::vector<std::string> to_cc_values_;
+  std::string subject_;  // first Subject header, for the sender notice
   uint32_t to_count_ = 0, cc_count_ = 0, header_count_ = 0;
   bool in_body_ = false;
   Status message_error_;   // first budget overrun in this message

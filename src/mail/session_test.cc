@@ -63,6 +63,17 @@ std::vector<Packet> Replies(const std::string& out) {
   return v;
 }
 
+class RecordingDesk : public SenderDesk {
+ public:
+  void Notify(const VerdictRecord& r, const std::string& subject) override {
+    notified.push_back(r.event_id + " " + subject);
+  }
+  void Cancel(const std::string& sender, const std::string& event_id) override {
+    cancels.push_back(sender + " " + event_id);
+  }
+  std::vector<std::string> notified, cancels;
+};
+
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -257,6 +268,55 @@ TEST_F(SessionTest, AbortResetsAndQuitEnds) {
   EXPECT_EQ(sink.records[0].envelope.recipients.size(), 1u);
   ASSERT_TRUE(session->Handle({'Q', ""}, &out).ok());
   EXPECT_TRUE(session->done());
+}
+
+TEST_F(SessionTest, SenderIsNotifiedOfHoldAndBccConversionOnly) {
+  RecordingDesk desk;
+  deps.desk = &desk;
+  session = std::make_unique<Session>(deps);
+  std::string out;
+  ASSERT_TRUE(session->Handle({'O', Opt(6, 0x1ff, 0x1fffff)}, &out).ok());
+  Send("a@corp.example.jp", {"b@corp.example.jp"}, {{"To", "b@corp.example.jp"}}, "x");
+  EXPECT_TRUE(desk.notified.empty()) << "accepted mail gets no notice";
+  Send("a@corp.example.jp", {"x@one.jp", "y@two.jp", "z@three.jp"},
+       {{"To", "x@one.jp, y@two.jp, z@three.jp"}, {"Subject", "=?UTF-8?B?5qGI5YaF?="}}, "x");
+  ASSERT_EQ(desk.notified.size(), 1u);
+  EXPECT_EQ(desk.notified[0], "MTESTEVENT01 =?UTF-8?B?5qGI5YaF?=");
+  inspector.summary.scanned = true;
+  inspector.summary.my_numbers = 1;
+  Send("a@corp.example.jp", {"x@client.jp"}, {{"To", "x@client.jp"}}, "csv");
+  EXPECT_EQ(desk.notified.size(), 2u);
+  policy.scope = "all";
+  auto r = Send("someone@outside.example", {"x@client.jp"}, {{"To", "x@client.jp"}}, "csv");
+  EXPECT_EQ(r[r.size() - 2].command, 'q') << "held";
+  EXPECT_EQ(desk.notified.size(), 2u) << "no notice (backscatter) to an outside sender";
+}
+
+TEST_F(SessionTest, CancelMailIsDiscardedAndHandedToTheDesk) {
+  RecordingDesk desk;
+  deps.desk = &desk;
+  policy.notice_cancel_address = "mamori-cancel@corp.example.jp";
+  session = std::make_unique<Session>(deps);
+  std::string out;
+  ASSERT_TRUE(session->Handle({'O', Opt(6, 0x1ff, 0x1fffff)}, &out).ok());
+  auto r = Send("a@corp.example.jp", {"Mamori-Cancel+mabcdefghjk2@corp.example.jp"},
+                {{"Subject", "cancel"}}, "");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].command, 'd') << "the request itself is never delivered";
+  ASSERT_EQ(desk.cancels.size(), 1u);
+  EXPECT_EQ(desk.cancels[0], "a@corp.example.jp MABCDEFGHJK2");
+  EXPECT_TRUE(sink.records.empty());
+  // Event id in the Subject instead (a plain "reply" to the cancel address).
+  r = Send("a@corp.example.jp", {"mamori-cancel@corp.example.jp"},
+           {{"Subject", "Re: [mamori MZZZZZZZZZZ2] held"}}, "");
+  ASSERT_EQ(desk.cancels.size(), 2u);
+  EXPECT_EQ(desk.cancels[1], "a@corp.example.jp MZZZZZZZZZZ2");
+  // Mixed with a real recipient, or from outside: an ordinary mail.
+  r = Send("a@corp.example.jp", {"mamori-cancel@corp.example.jp", "b@corp.example.jp"}, {}, "");
+  EXPECT_EQ(r.back().command, 'c');
+  r = Send("evil@outside.example", {"mamori-cancel+MABCDEFGHJK2@corp.example.jp"}, {}, "");
+  EXPECT_EQ(r.back().command, 'c');
+  EXPECT_EQ(desk.cancels.size(), 2u);
 }
 
 }  // namespace

@@ -188,20 +188,55 @@ Result<std::vector<HeldMail>> HoldStore::DueForRelease(int64_t now) {
   return out;
 }
 
-Status HoldStore::AddApproval(const std::string& event_id, const std::string& user, int64_t now) {
-  ASSIGN_OR_RETURN(HeldMail m, Find(event_id));
-  for (const auto& a : m.approvals) {
-    if (a == user) return Status::Ok();
-  }
-  m.approvals.push_back(user);
+Result<std::vector<HeldMail>> HoldStore::Interrupted(int64_t before) {
   std::lock_guard<std::mutex> lock(mu_);
-  Stmt st(db_, "UPDATE held SET approvals=?1, updated=?2 WHERE event_id=?3");
+  Stmt st(db_, std::string("SELECT ") + kColumns +
+                   " FROM held WHERE status IN ('releasing','discarding') AND updated<=?1");
+  if (!st.ok()) return DbError(db_, "prepare interrupted");
+  st.Int(1, before);
+  std::vector<HeldMail> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(RowToHeld(st.get()));
+  if (rc != SQLITE_DONE) return DbError(db_, "interrupted");
+  return out;
+}
+
+Result<size_t> HoldStore::AddApproval(const std::string& event_id, const std::string& user,
+                                      int64_t now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // One statement: SQLite runs it atomically against other processes too.
+  Stmt st(db_,
+          "UPDATE held SET approvals=json_insert(approvals,'$[#]',?1), updated=?2 "
+          "WHERE event_id=?3 AND status='held' AND NOT EXISTS "
+          "(SELECT 1 FROM json_each(held.approvals) WHERE value=?1)");
   if (!st.ok()) return DbError(db_, "prepare approve");
-  st.Text(1, JoinJson(m.approvals));
+  st.Text(1, user);
   st.Int(2, now);
-  st.Text(3, m.event_id);
+  st.Text(3, event_id);
   if (sqlite3_step(st.get()) != SQLITE_DONE) return DbError(db_, "approve");
-  return Status::Ok();
+  Stmt q(db_, "SELECT status, json_array_length(approvals) FROM held WHERE event_id=?1");
+  if (!q.ok()) return DbError(db_, "prepare approvals");
+  q.Text(1, event_id);
+  int rc = sqlite3_step(q.get());
+  if (rc == SQLITE_DONE) return NotFound("no held mail with event id " + event_id);
+  if (rc != SQLITE_ROW) return DbError(db_, "approvals");
+  if (Col(q.get(), 0) != "held") {
+    return FailedPrecondition("mail " + event_id + " is " + Col(q.get(), 0) + ", not held");
+  }
+  return static_cast<size_t>(sqlite3_column_int64(q.get(), 1));
+}
+
+Result<bool> HoldStore::Transition(const std::string& event_id, const std::string& from,
+                                   const std::string& to, int64_t now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt st(db_, "UPDATE held SET status=?1, updated=?2 WHERE event_id=?3 AND status=?4");
+  if (!st.ok()) return DbError(db_, "prepare transition");
+  st.Text(1, to);
+  st.Int(2, now);
+  st.Text(3, event_id);
+  st.Text(4, from);
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return DbError(db_, "transition " + event_id);
+  return sqlite3_changes(db_) == 1;
 }
 
 Status HoldStore::SetStatus(const std::string& event_id, const std::string& status, int64_t now) {

@@ -28,9 +28,12 @@ struct HeldMail {
   std::string sender_hash;    // keyed hash of the sender address
   std::vector<std::string> recipient_domains;
   std::vector<std::string> reasons;
-  std::string summary;                 // JSON: types, individuals, my_numbers
-  int64_t release_at_micros = 0;       // 一時保留: released automatically then
-  std::string status;                  // "held", "released", "discarded"
+  std::string summary;            // JSON: types, individuals, my_numbers
+  int64_t release_at_micros = 0;  // 一時保留: released automatically then
+  // "held"; "releasing"/"discarding" while an action is under way (a crash
+  // leaves them for HoldWorkflow::Recover); "released", "discarded", or
+  // "gone" (no longer in Postfix's queue, e.g. tempfailed after a milter crash).
+  std::string status;
   std::vector<std::string> approvals;  // users who approved release
   int64_t updated_micros = 0;
 };
@@ -46,7 +49,17 @@ class HoldStore {
   Result<std::vector<HeldMail>> List(bool include_closed);
   // Held delay-only mail whose release time has come.
   Result<std::vector<HeldMail>> DueForRelease(int64_t now_micros);
-  Status AddApproval(const std::string& event_id, const std::string& user, int64_t now);
+  // Rows in "releasing" or "discarding" last updated at or before `before`.
+  Result<std::vector<HeldMail>> Interrupted(int64_t before_micros);
+  // Adds `user` to the approvals of a mail still "held", atomically (one SQL
+  // statement, so concurrent approvers in other processes are never lost).
+  // Returns the number of distinct approvals now recorded.
+  Result<size_t> AddApproval(const std::string& event_id, const std::string& user, int64_t now);
+  // Compare-and-set: moves the row from `from` to `to`. Returns false (and
+  // changes nothing) if its status was not `from`: someone else acted first.
+  Result<bool> Transition(const std::string& event_id, const std::string& from,
+                          const std::string& to, int64_t now);
+  // Unconditional; for tests and repairs.
   Status SetStatus(const std::string& event_id, const std::string& status, int64_t now);
 
  private:

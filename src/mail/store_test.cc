@@ -47,6 +47,34 @@ TEST(MailStore, HoldLifecycle) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(MailStore, TransitionsAreCompareAndSetAcrossConnections) {
+  std::string dir = TempDir();
+  // Two connections stand for two processes (admin CLI and the milter).
+  auto a = HoldStore::Open(dir + "/mail.db");
+  auto b = HoldStore::Open(dir + "/mail.db");
+  ASSERT_TRUE(a.ok() && b.ok());
+  HeldMail m;
+  m.event_id = "MEVENT9";
+  m.queue_id = "4QDEF";
+  m.time_micros = 10;
+  ASSERT_TRUE((*a)->Insert(m).ok());
+  EXPECT_EQ(*(*a)->AddApproval("MEVENT9", "boss1", 11), 1u);
+  EXPECT_EQ(*(*b)->AddApproval("MEVENT9", "boss1", 12), 1u) << "same person twice";
+  EXPECT_EQ(*(*b)->AddApproval("MEVENT9", "boss2", 13), 2u);
+  EXPECT_EQ(*(*a)->Transition("MEVENT9", "held", "releasing", 14), true);
+  EXPECT_EQ(*(*b)->Transition("MEVENT9", "held", "discarding", 15), false)
+      << "only one actor may claim a held mail";
+  EXPECT_EQ((*b)->AddApproval("MEVENT9", "boss3", 16).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*b)->Interrupted(13)->size(), 0u) << "claimed at 14, not stale at 13";
+  ASSERT_EQ((*b)->Interrupted(14)->size(), 1u);
+  EXPECT_EQ((*b)->Interrupted(14)->front().status, "releasing");
+  EXPECT_EQ(*(*b)->Transition("MEVENT9", "releasing", "released", 17), true);
+  EXPECT_EQ((*a)->Find("MEVENT9")->status, "released");
+  EXPECT_TRUE((*a)->Interrupted(100)->empty());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(MailStore, SinkStoresHoldsAndAuditsEveryVerdictWithoutRawAddresses) {
   std::string dir = TempDir();
   auto holds = HoldStore::Open(dir + "/mail.db");
