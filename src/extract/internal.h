@@ -77,6 +77,10 @@ Result<std::string> ConvertCharset(std::string_view data, std::string_view chars
 bool IsValidUtf8(std::string_view s);
 // A display name: UTF-8 (CP932 names are converted), control characters replaced.
 std::string CleanName(std::string_view raw);
+
+// RFC 2045 base64; whitespace and other junk between characters is skipped,
+// decoding stops at the first '='. Also accepts the base64url alphabet.
+std::string Base64Decode(std::string_view in);
 // Appends a code point as UTF-8.
 void AppendUtf8(std::string* out, uint32_t cp);
 // True when the data looks binary (NUL-heavy, not UTF-16).

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "extract/extract.h"
+#include "extract/internal.h"
 #include "extract/test_util.h"
 
 namespace mamori::extract {
@@ -110,4 +111,36 @@ TEST(ExtractMime, DeepMultipartNestingIsBounded) {
 }
 
 }  // namespace
+}  // namespace mamori::extract
+
+namespace mamori::extract {
+// The four-at-a-time path and the bit-by-bit path must agree wherever line
+// breaks and junk fall.
+TEST(Mime, Base64DecodeRoundTripsAcrossLineBreaksAndJunk) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+  for (int round = 0; round < 300; ++round) {
+    std::string raw(next() % 200, '\0');
+    for (char& c : raw) c = static_cast<char>(next() >> 16);
+    std::string enc;
+    for (size_t i = 0; i < raw.size(); i += 3) {
+      uint32_t v = 0;
+      size_t n = std::min<size_t>(3, raw.size() - i);
+      for (size_t k = 0; k < 3; ++k)
+        v = (v << 8) | (k < n ? static_cast<unsigned char>(raw[i + k]) : 0);
+      for (size_t k = 0; k < 4; ++k)
+        enc.push_back(k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=');
+    }
+    std::string noisy;
+    for (char c : enc) {
+      if (next() % 7 == 0) noisy += (next() % 2) ? "\r\n" : " ";
+      noisy.push_back(c);
+    }
+    ASSERT_EQ(internal::Base64Decode(enc), raw) << enc;
+    ASSERT_EQ(internal::Base64Decode(noisy), raw) << noisy;
+  }
+  EXPECT_EQ(internal::Base64Decode("5bGx55Sw"), "山田");
+  EXPECT_EQ(internal::Base64Decode("5bGx\r\n55Sw=="), "山田");
+}
 }  // namespace mamori::extract
