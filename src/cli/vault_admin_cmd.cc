@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/vault_admin.h"
 #include "common/file_util.h"
 #include "vault/client.h"
 
@@ -168,4 +169,13 @@ void Setup(CLI::App& app, int* exit_code) {
 
 }  // namespace
 MAMORI_REGISTER_COMMAND("admin", Setup);
+}  // namespace mamori::cli
+
+namespace mamori::cli {
+// For the other `mamori admin ...` files (vault_admin.h).
+int VaultAdminCall(const std::string& profile_dir, const std::string& method,
+                   const std::string& target, const nlohmann::json& body) {
+  return AdminCall(profile_dir, method, target, body);
+}
+std::string VaultProfileDir() { return Profile(); }
 }  // namespace mamori::cli

@@ -119,6 +119,7 @@ Status Vault::Impl::Admin(Ctx& c, BodySource& body, ResponseSink& out) {
       RETURN_IF_ERROR(Allow(c));
       d.status = p[4] == "lock" ? "locked" : p[4] == "revoke" ? "revoked" : "active";
       RETURN_IF_ERROR(db->UpdateDevice(d));
+      if (p[4] == "lock") RaiseAlert(&c, "vault.device_locked", {{"target_device", id}});
       ASSIGN_OR_RETURN(int64_t n, db->DeleteSessionsOfDevice(id));
       return SendJson(out, 200, {{"device_id", id}, {"status", d.status}, {"sessions_revoked", n}},
                       c.rec.event_id);
