@@ -2,8 +2,10 @@
 // break-glass, contractors and their report, bulk-export approval, alerts.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -514,6 +516,100 @@ TEST_F(GovernanceTest, MaintenanceBackupIsConsistentAndDecryptsNothing) {
   auto recs = AuditRecords("maintenance.backup", "ops");
   ASSERT_EQ(recs.size(), 1u);
   EXPECT_EQ(recs[0].result, "allow");
+}
+
+// ---------------------------------------------------------------- CLI
+
+// Runs `mamori ARGS` and returns its exit code; stdout goes to *out.
+int RunMamori(const std::string& args, std::string* out) {
+  std::string cmd = std::string(MAMORI_BIN) + " " + args + " 2>&1";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (!f) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
+  int st = ::pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+class GovernanceCliTest : public GovernanceTest {
+ protected:
+  // A client profile directory as `mamori enroll` + `mamori login` leave it.
+  std::string Profile(const std::string& name, const DeviceCreds& d, const std::string& session) {
+    std::filesystem::path p = dir_ / ("profile-" + name);
+    std::filesystem::create_directories(p);
+    std::ofstream(p / "profile.json")
+        << json{{"server", "https://127.0.0.1:" + std::to_string(port_)}}.dump();
+    std::filesystem::copy_file(ca_path_, p / "ca.crt");
+    std::filesystem::copy_file(d.cert_path, p / "device.crt");
+    std::filesystem::copy_file(d.key_path, p / "device.key");
+    std::ofstream(p / "session") << session;
+    return p.string();
+  }
+};
+
+TEST_F(GovernanceCliTest, AdminSubcommandsDriveTheServer) {
+  SetUpOrg();
+  AddSecondAdmin();
+  std::string admin = Profile("admin", admin_, admin_session_);
+  std::string admin2 = Profile("admin2", admin2_, admin2_session_);
+  std::string out;
+  // Network rules.
+  ASSERT_EQ(RunMamori("admin --profile " + admin + " network set group sales 10.20.0.0/16", &out),
+            0)
+      << out;
+  EXPECT_EQ(Call(&alice_, "GET", "/v1/me", nullptr, alice_session_).status, 403);
+  out.clear();
+  EXPECT_EQ(RunMamori("admin --profile " + admin + " network list", &out), 0) << out;
+  EXPECT_NE(out.find("10.20.0.0/16"), std::string::npos) << out;
+  ASSERT_EQ(RunMamori("admin --profile " + admin + " network clear group sales", &out), 0) << out;
+  EXPECT_EQ(Call(&alice_, "GET", "/v1/me", nullptr, alice_session_).status, 200);
+  out.clear();
+  EXPECT_EQ(RunMamori("admin --profile " + admin + " network set group sales 10.0.0.0/99", &out),
+            2);
+  EXPECT_NE(out.find("mamori: "), std::string::npos) << out;
+  // Break-glass: request, self-approval refused (exit 1), the second admin approves.
+  out.clear();
+  ASSERT_EQ(RunMamori("admin --profile " + admin + " break-glass request " +
+                          std::to_string(folder_) + " --reason 'INC-7 check' --minutes 10",
+                      &out),
+            0)
+      << out;
+  json req = json::parse(out, nullptr, false);
+  ASSERT_TRUE(req.is_object()) << out;
+  std::string id = std::to_string(req["id"].get<int64_t>());
+  out.clear();
+  EXPECT_EQ(RunMamori("admin --profile " + admin + " approve " + id, &out), 1) << out;
+  EXPECT_NE(out.find("own request"), std::string::npos) << out;
+  out.clear();
+  EXPECT_EQ(RunMamori("admin --profile " + admin2 + " approvals", &out), 0) << out;
+  EXPECT_NE(out.find("INC-7 check"), std::string::npos) << out;
+  EXPECT_EQ(RunMamori("admin --profile " + admin2 + " approve " + id, &out), 0) << out;
+  EXPECT_EQ(RunMamori("admin --profile " + admin2 + " approve x1", &out), 2);
+  // Contractors and the report.
+  out.clear();
+  ASSERT_EQ(RunMamori("admin --profile " + admin + " orgs add acme --scope " +
+                          std::to_string(folder_) + " --expires 2030-03-31",
+                      &out),
+            0)
+      << out;
+  ASSERT_EQ(RunMamori("admin --profile " + admin + " orgs member acme alice", &out), 0) << out;
+  alice_session_ = Login(alice_, "alice");
+  ASSERT_EQ(Put(alice_, alice_session_, "x.csv", "x").status, 201);
+  out.clear();
+  ASSERT_EQ(
+      RunMamori("admin report contractor acme --format json --audit-log " + AuditPath(), &out), 0)
+      << out;
+  json rep = json::parse(out, nullptr, false);
+  ASSERT_TRUE(rep.is_object()) << out;
+  EXPECT_EQ(rep["org"], "acme");
+  bool put = false;
+  for (const auto& r : rep["records"])
+    if (r["action"] == "put" && r["user"] == "alice") put = true;
+  EXPECT_TRUE(put) << out;
+  out.clear();
+  ASSERT_EQ(RunMamori("admin report contractor acme --audit-log " + AuditPath(), &out), 0);
+  EXPECT_NE(out.find("summary:"), std::string::npos) << out;
 }
 
 // ---------------------------------------------------------------- alerts
