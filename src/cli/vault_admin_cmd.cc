@@ -141,7 +141,7 @@ void Setup(CLI::App& app, int* exit_code) {
     }
   });
 
-  auto* policy = admin->add_subcommand("policy", "Policies: set download_budget JSON");
+  auto* policy = admin->add_subcommand("policy", "Policies: set download_budget|bulk_export JSON");
   policy->add_option("verb", *a1)->required();
   policy->add_option("key", *a2)->required();
   policy->add_option("json", *a3)->required();

@@ -39,6 +39,13 @@ bool InScope(const Org& o, int64_t folder) {
 
 void Vault::Impl::RaiseAlert(Ctx* c, const std::string& kind, json details) {
   if (!opt.alerter) return;
+  // While the audit log is down every request fails: one alert a minute is
+  // enough, and keeps the queue for the other kinds.
+  if (kind == "vault.audit_failure") {
+    int64_t last = last_audit_alert.load();
+    if (Now() - last < 60LL * 1000000 && last != 0) return;
+    if (!last_audit_alert.compare_exchange_strong(last, Now())) return;
+  }
   json a = {{"kind", kind}, {"component", "vault"}, {"time", IsoTime(Now())}};
   if (c) {
     a["event_id"] = c->rec.event_id;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -361,6 +362,7 @@ struct Vault::Impl {
     bool any_org = false;
     std::string error;  // the rules could not be read: deny
   };
+  std::atomic<int64_t> last_audit_alert{0};
   std::mutex gov_mu;
   std::shared_ptr<const GovCache> gov_cache;  // null = reload on next use
   std::shared_ptr<const GovCache> Governance();

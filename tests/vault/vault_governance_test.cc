@@ -640,7 +640,11 @@ TEST_F(GovernanceTest, AlertsOnBudgetLockLoginFailuresAndAuditFailure) {
 
   fault_env_.FailSyncs(EIO);
   EXPECT_EQ(Call(&admin_, "GET", "/v1/me", nullptr, admin_session_).status, 503);
-  EXPECT_FALSE(Alerts("vault.audit_failure").empty());
+  EXPECT_EQ(Call(&admin_, "GET", "/v1/me", nullptr, admin_session_).status, 503);
+  EXPECT_EQ(Alerts("vault.audit_failure").size(), 1u);  // throttled: one a minute
+  clock_.Advance(61'000'000);
+  EXPECT_EQ(Call(&admin_, "GET", "/v1/me", nullptr, admin_session_).status, 503);
+  EXPECT_EQ(Alerts("vault.audit_failure").size(), 2u);
 }
 
 }  // namespace
