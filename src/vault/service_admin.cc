@@ -33,7 +33,8 @@ Status Vault::Impl::Admin(Ctx& c, BodySource& body, ResponseSink& out) {
     User u;
     u.name = JsonStr(j, "name");
     RETURN_IF_ERROR(ValidateUserName(u.name));
-    ASSIGN_OR_RETURN(u.role, ParseRole(j.value("role", std::string("member"))));
+    // JsonStr, not json::value: a non-string role must be an error, not a throw.
+    ASSIGN_OR_RETURN(u.role, ParseRole(j.contains("role") ? JsonStr(j, "role") : "member"));
     u.allowed_cidrs = JsonStr(j, "allowed_cidrs");
     RETURN_IF_ERROR(ParseCidrList(u.allowed_cidrs).status());
     u.created_micros = Now();

@@ -212,7 +212,7 @@ Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individ
     if (what) {
       c.rec.extra["budget"] = std::string(w.key) + "." + what;
       RaiseAlert(&c, "vault.budget_exceeded", {{"budget", c.rec.extra["budget"]}});
-      bool lock = p.value("lock_device", false);
+      bool lock = p.contains("lock_device") && p["lock_device"] == true;  // never throws
       if (lock) {
         RETURN_IF_ERROR(LockDevice(c.device->id));
         c.rec.extra["device_locked"] = true;

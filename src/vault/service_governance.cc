@@ -13,6 +13,8 @@ namespace {
 constexpr int64_t kMinute = 60LL * 1000000;
 // A request nobody approved within a day is stale: file a new one.
 constexpr int64_t kPendingTtl = 24LL * 3600 * 1000000;
+constexpr int64_t kMaxWindowSeconds = 366LL * 86400;
+constexpr int64_t kMaxApprovalMinutes = 7LL * 24 * 60;
 
 Result<int64_t> ParseId(const std::string& s) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
@@ -27,6 +29,18 @@ std::string IsoTime(int64_t micros) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// An optional integer field in min..max; a wrong type or range is an error
+// that names the field (json::value would throw on a wrong type).
+Result<int64_t> IntField(const json& j, const char* key, int64_t def, int64_t min, int64_t max,
+                         const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end()) return def;
+  if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max)
+    return InvalidArgument(where + key + " must be an integer in " + std::to_string(min) + ".." +
+                           std::to_string(max));
+  return it->get<int64_t>();
 }
 
 bool InScope(const Org& o, int64_t folder) {
@@ -201,7 +215,11 @@ Status Vault::Impl::CheckBulkExport(Ctx& c, int64_t folder, const std::string& o
   if (!pol) return Status::Ok();
   json p = json::parse(*pol, nullptr, false);
   if (!p.is_object()) return FailedPrecondition("the bulk_export policy is not valid JSON");
-  int64_t window = p.value("window_seconds", int64_t{3600}) * 1000000;
+  ASSIGN_OR_RETURN(int64_t window_s,
+                   IntField(p, "window_seconds", 3600, 1, kMaxWindowSeconds, "bulk_export."));
+  ASSIGN_OR_RETURN(int64_t minutes,
+                   IntField(p, "approval_minutes", 60, 1, kMaxApprovalMinutes, "bulk_export."));
+  int64_t window = window_s * 1000000;
   ASSIGN_OR_RETURN(auto used, db->UsageSince(Now() - window, c.user->id, std::nullopt));
   auto over = [&](const char* k, uint64_t used_v, uint64_t add) {
     return p.contains(k) && p[k].is_number_unsigned() && used_v + add > p[k].get<uint64_t>();
@@ -227,7 +245,6 @@ Status Vault::Impl::CheckBulkExport(Ctx& c, int64_t folder, const std::string& o
     }
     if (a.status == "pending" && a.created_micros + kPendingTtl > Now() && !pending) pending = a.id;
   }
-  int64_t minutes = p.value("approval_minutes", int64_t{60});
   if (!pending) {
     Approval a;
     a.kind = "export";
@@ -432,10 +449,7 @@ Status Vault::Impl::GovernanceAdmin(Ctx& c, BodySource& body, ResponseSink& out)
       std::string reason = JsonStr(j, "reason");
       if (reason.size() < 8 || reason.size() > 1000)
         return InvalidArgument("break-glass needs a reason of 8..1000 bytes (why, which ticket)");
-      int64_t minutes = j.value("minutes", int64_t{60});
-      int64_t max_minutes = 240;
-      if (minutes < 1 || minutes > max_minutes)
-        return InvalidArgument("break-glass lasts 1.." + std::to_string(max_minutes) + " minutes");
+      ASSIGN_OR_RETURN(int64_t minutes, IntField(j, "minutes", 60, 1, 240, "break-glass: "));
       RETURN_IF_ERROR(db->GetFolder(folder).status());
       Approval a;
       a.kind = "break_glass";
@@ -478,6 +492,12 @@ Status Vault::Impl::GovernanceAdmin(Ctx& c, BodySource& body, ResponseSink& out)
       } else if (!v.is_number_unsigned() || v.get<uint64_t>() == 0) {
         return InvalidArgument("bulk_export." + k + " must be a positive integer");
       }
+      if (k == "window_seconds")
+        RETURN_IF_ERROR(
+            IntField(j, "window_seconds", 0, 1, kMaxWindowSeconds, "bulk_export.").status());
+      if (k == "approval_minutes")
+        RETURN_IF_ERROR(
+            IntField(j, "approval_minutes", 0, 1, kMaxApprovalMinutes, "bulk_export.").status());
     }
     c.rec.extra["policy"] = "bulk_export";
     RETURN_IF_ERROR(Allow(c));

@@ -287,6 +287,23 @@ TEST_F(GovernanceTest, BreakGlassIsForOneFolderAndBadRequestsSayWhatToFix) {
                       {{"folder", folder_}, {"reason", "a good reason"}, {"minutes", 100000}})
                 .status,
             400);
+  // Wrong types are refused with a message, never a crash.
+  auto typed = AdminCall("POST", "/v1/admin/break-glass",
+                         {{"folder", folder_}, {"reason", "a good reason"}, {"minutes", "ten"}});
+  EXPECT_EQ(typed.status, 400);
+  EXPECT_NE(typed.body.find("minutes must be an integer"), std::string::npos) << typed.body;
+  EXPECT_EQ(AdminCall("POST", "/v1/admin/break-glass", {{"folder", "1"}, {"reason", "a good one"}})
+                .status,
+            400);
+  EXPECT_EQ(
+      AdminCall("PUT", "/v1/admin/policies/bulk_export", {{"window_seconds", 1LL << 60}}).status,
+      400);
+  EXPECT_EQ(AdminCall("PUT", "/v1/admin/policies/bulk_export", {{"approvers", "bob"}}).status, 400);
+  EXPECT_EQ(AdminCall("PUT", "/v1/admin/orgs/none", {{"expires_micros", "soon"}}).status, 404);
+  EXPECT_EQ(AdminCall("POST", "/v1/admin/orgs",
+                      {{"name", "acme"}, {"scope", {"x"}}, {"expires_micros", 1LL << 60}})
+                .status,
+            400);
   EXPECT_EQ(
       AdminCall("POST", "/v1/admin/break-glass", {{"folder", 9999}, {"reason", "a good reason"}})
           .status,
@@ -610,6 +627,24 @@ TEST_F(GovernanceCliTest, AdminSubcommandsDriveTheServer) {
   out.clear();
   ASSERT_EQ(RunMamori("admin report contractor acme --audit-log " + AuditPath(), &out), 0);
   EXPECT_NE(out.find("summary:"), std::string::npos) << out;
+}
+
+// ---------------------------------------------------------------- robustness
+
+// Wrongly typed JSON fields once threw out of json::value and ended the server.
+TEST_F(GovernanceTest, WronglyTypedFieldsAreErrorsNotCrashes) {
+  SetUpOrg();
+  auto r = AdminCall("POST", "/v1/admin/users", {{"name", "bob"}, {"role", 5}});
+  EXPECT_EQ(r.status, 400) << r.body;
+  ASSERT_EQ(AdminCall("PUT", "/v1/admin/policies/download_budget",
+                      {{"device_per_hour", {{"files", 1}}}, {"lock_device", "yes"}})
+                .status,
+            200);
+  ASSERT_EQ(Put(alice_, alice_session_, "a.txt", "A").status, 201);
+  std::string got;
+  EXPECT_EQ(Get(alice_, alice_session_, "a.txt", &got).status, 200);
+  EXPECT_EQ(Get(alice_, alice_session_, "a.txt", &got).status, 429);  // not locked: "yes" != true
+  EXPECT_EQ(Call(&alice_, "GET", "/v1/me", nullptr, alice_session_).status, 200);
 }
 
 // ---------------------------------------------------------------- alerts
