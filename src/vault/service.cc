@@ -142,7 +142,14 @@ void Vault::Handle(const HttpRequest& req, BodySource& body, ResponseSink& out) 
   c.rec.event_id = audit::NewEventId();
   c.rec.source_ip = req.source_ip;
   c.rec.time_micros = impl_->Now();
-  Status st = impl_->Route(c, body, out);
+  Status st;
+  try {
+    st = impl_->Route(c, body, out);
+  } catch (const std::exception& e) {
+    // A handler bug (e.g. a JSON type error) must not end the server: the
+    // request fails closed and is audited.
+    st = Internal(std::string("internal error: ") + e.what());
+  }
   if (st.ok() && !c.audited) st = impl_->Allow(c);  // never leave a request unrecorded
   if (!st.ok()) {
     Status as = impl_->Audit(
