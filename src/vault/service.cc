@@ -130,8 +130,8 @@ Status Vault::Impl::LockDevice(int64_t device_id) {
   ASSIGN_OR_RETURN(Device d, db->GetDevice(device_id));
   d.status = "locked";
   RETURN_IF_ERROR(db->UpdateDevice(d));
-  RaiseAlert(nullptr, "vault.device_locked",
-             {{"device", "d" + std::to_string(device_id)}, {"device_name", d.name}});
+  // Device names can hold a person's name: the alert carries the id only.
+  RaiseAlert(nullptr, "vault.device_locked", {{"device", "d" + std::to_string(device_id)}});
   return db->DeleteSessionsOfDevice(device_id).status();
 }
 
