@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
+#include "alert/alert.h"
 #include "cli/command.h"
 #include "common/redact.h"
-#include "egress/alerts.h"
 #include "egress/audit_sink.h"
 #include "egress/icap_server.h"
 #include "egress/inspector.h"
@@ -92,10 +92,11 @@ int RunIcap(const IcapArgs& a) {
     PrintError("cannot start the detection engine: " + inspectors.status().ToString());
     return 2;
   }
-  egress::AlertOptions ao;
+  alert::AlertOptions ao;
   ao.webhook_url = a.webhook;
   ao.syslog = !a.no_syslog;
-  auto alerter = egress::Alerter::Start(ao);
+  ao.syslog_ident = "mamori-egress";
+  auto alerter = alert::Alerter::Start(ao);
   if (!alerter.ok()) {
     PrintError("bad alert settings: " + alerter.status().ToString());
     return 2;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "alert/alert.h"
 #include "audit/audit.h"
 #include "cli/command.h"
 #include "common/redact.h"
@@ -26,6 +27,10 @@ struct ServeArgs {
   bool new_admin_token = false;
   bool allow_unlabelled = false;
   int max_connections = 256;
+  // Alerts: webhook, mail through an SMTP relay, syslog.
+  std::string alert_webhook, alert_smtp, alert_from;
+  std::vector<std::string> alert_to;
+  bool no_syslog = false;
 };
 
 Status SplitListen(const std::string& s, std::string* addr, uint16_t* port) {
@@ -127,6 +132,19 @@ int Run(const ServeArgs& a) {
     return 2;
   }
   o.label_hash_key = *hk;
+  alert::AlertOptions ao;
+  ao.webhook_url = a.alert_webhook;
+  ao.smtp.relay = a.alert_smtp;
+  ao.smtp.from = a.alert_from;
+  ao.smtp.to = a.alert_to;
+  ao.syslog = !a.no_syslog;
+  ao.syslog_ident = "mamori-vault";
+  auto alerter = alert::Alerter::Start(ao);
+  if (!alerter.ok()) {
+    PrintError("bad alert settings: " + alerter.status().ToString());
+    return 2;
+  }
+  o.alerter = alerter->get();
 
   // Block the stop signals before any thread starts, then wait for them.
   sigset_t set;
@@ -175,6 +193,7 @@ int Run(const ServeArgs& a) {
   (*server)->Stop();
   server->reset();
   v->reset();
+  (*alerter)->Flush(5000);  // alerts raised just before the stop still go out
   Status cs = (*log)->Close();
   if (!cs.ok()) {
     PrintError("closing the audit log: " + cs.ToString());
@@ -206,6 +225,13 @@ void Setup(CLI::App& app, int* exit_code) {
                 "run even if the detection rules cannot be loaded (uploads stay unlabelled)");
   cmd->add_flag("--new-admin-token", args->new_admin_token,
                 "issue a new one-time enrolment token for --admin-user (host operator recovery)");
+  cmd->add_option("--alert-webhook", args->alert_webhook,
+                  "http:// URL that receives alerts as JSON POSTs");
+  cmd->add_option("--alert-smtp", args->alert_smtp,
+                  "SMTP relay for alert mail, HOST[:PORT] (plain, no auth; e.g. local Postfix)");
+  cmd->add_option("--alert-mail-from", args->alert_from, "sender of alert mail");
+  cmd->add_option("--alert-mail-to", args->alert_to, "recipient of alert mail (repeatable)");
+  cmd->add_flag("--no-syslog", args->no_syslog, "do not send alerts to syslog");
   cmd->callback([args, exit_code] {
     *exit_code = args->init              ? Init(*args)
                  : args->new_admin_token ? NewAdminToken(*args)

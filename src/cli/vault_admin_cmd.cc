@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/vault_admin.h"
 #include "common/file_util.h"
 #include "vault/client.h"
 
@@ -140,7 +141,7 @@ void Setup(CLI::App& app, int* exit_code) {
     }
   });
 
-  auto* policy = admin->add_subcommand("policy", "Policies: set download_budget JSON");
+  auto* policy = admin->add_subcommand("policy", "Policies: set download_budget|bulk_export JSON");
   policy->add_option("verb", *a1)->required();
   policy->add_option("key", *a2)->required();
   policy->add_option("json", *a3)->required();
@@ -168,4 +169,13 @@ void Setup(CLI::App& app, int* exit_code) {
 
 }  // namespace
 MAMORI_REGISTER_COMMAND("admin", Setup);
+}  // namespace mamori::cli
+
+namespace mamori::cli {
+// For the other `mamori admin ...` files (vault_admin.h).
+int VaultAdminCall(const std::string& profile_dir, const std::string& method,
+                   const std::string& target, const nlohmann::json& body) {
+  return AdminCall(profile_dir, method, target, body);
+}
+std::string VaultProfileDir() { return Profile(); }
 }  // namespace mamori::cli

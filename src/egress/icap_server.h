@@ -20,15 +20,17 @@
 #include <memory>
 #include <string>
 
+#include "alert/alert.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "egress/alerts.h"
 #include "egress/audit_sink.h"
 #include "egress/icap_protocol.h"
 #include "egress/inspector.h"
 #include "egress/policy.h"
 
 namespace mamori::egress {
+
+using alert::Alerter;  // moved to src/alert (shared with the vault)
 
 struct ServerOptions {
   std::string address = "127.0.0.1";

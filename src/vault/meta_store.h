@@ -100,6 +100,42 @@ struct Object {
   int64_t deleted_micros = 0;  // 0 = live; otherwise in the trash since then
 };
 
+// A network rule (回線認証) on a group or a role; users carry their own in
+// User::allowed_cidrs. A request must satisfy every rule that applies.
+struct NetworkRule {
+  std::string kind;   // "group" | "role"
+  std::string name;   // group name or role name
+  std::string cidrs;  // comma-separated, non-empty
+};
+
+// A contractor organisation (委託先): its users may touch only the folders in
+// its scope, and nothing at all after it expires.
+struct Org {
+  int64_t id = 0;
+  std::string name;
+  std::vector<int64_t> scope;  // folder ids
+  int64_t expires_micros = 0;
+  int64_t created_micros = 0;
+};
+
+// A request that needs a second person: break-glass content access or a bulk
+// export. Status moves pending -> approved | denied, approved -> used (export).
+struct Approval {
+  int64_t id = 0;
+  std::string kind;  // "break_glass" | "export"
+  int64_t requester_id = 0;
+  int64_t folder_id = 0;
+  std::string object_id;  // export: the exact object and version
+  int64_t version = 0;
+  std::string reason_sealed;  // break-glass reason, sealed like names
+  std::string status = "pending";
+  int64_t created_micros = 0;
+  int64_t duration_micros = 0;  // how long the approval lasts once given
+  int64_t approver_id = 0;
+  int64_t decided_micros = 0;
+  int64_t expires_micros = 0;  // decided + duration once approved
+};
+
 class MetaStore {
  public:
   virtual ~MetaStore() = default;
@@ -176,6 +212,31 @@ class MetaStore {
                                 uint64_t individuals) = 0;
   virtual Result<Usage> UsageSince(int64_t since, std::optional<int64_t> user_id,
                                    std::optional<int64_t> device_id) = 0;
+
+  // ---- governance ----
+  // Empty cidrs removes the rule.
+  virtual Status PutNetworkRule(const NetworkRule& r) = 0;
+  virtual Result<std::vector<NetworkRule>> ListNetworkRules() = 0;
+  virtual Result<int64_t> CreateOrg(const Org& o) = 0;  // AlreadyExists on duplicate name
+  virtual Status UpdateOrg(const Org& o) = 0;
+  virtual Result<Org> GetOrgByName(const std::string& name) = 0;
+  virtual Result<std::vector<Org>> ListOrgs() = 0;
+  // A user belongs to at most one organisation; nullopt removes.
+  virtual Status SetUserOrg(int64_t user_id, std::optional<int64_t> org_id) = 0;
+  virtual Result<std::optional<Org>> OrgOfUser(int64_t user_id) = 0;
+  virtual Result<std::vector<int64_t>> OrgMembers(int64_t org_id) = 0;
+  virtual Result<int64_t> CreateApproval(const Approval& a) = 0;
+  virtual Result<Approval> GetApproval(int64_t id) = 0;
+  // Writes `a` only if the stored status is still `expected_status` (so two
+  // approvers, or two downloads, cannot both win); FailedPrecondition if not.
+  virtual Status UpdateApproval(const Approval& a, const std::string& expected_status) = 0;
+  // Newest first; kind "" = all kinds; requester 0 = everyone.
+  virtual Result<std::vector<Approval>> ListApprovals(const std::string& kind, int64_t requester_id,
+                                                      size_t limit) = 0;
+
+  // A consistent copy of the whole database at `path` (must not exist),
+  // taken while the store stays in use (SQLite: VACUUM INTO).
+  virtual Status BackupTo(const std::string& path) = 0;
 };
 
 // SQLite in WAL mode, migrated to the latest schema on open. The file is 0600.

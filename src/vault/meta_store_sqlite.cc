@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <mutex>
 
 #include "vault/meta_store.h"
@@ -76,6 +77,22 @@ CREATE TABLE downloads(id INTEGER PRIMARY KEY, time_micros INTEGER NOT NULL,
   user_id INTEGER NOT NULL, device_id INTEGER NOT NULL, bytes INTEGER NOT NULL,
   individuals INTEGER NOT NULL);
 CREATE INDEX downloads_time ON downloads(time_micros);
+)sql",
+    // Governance: network rules per group and role, contractors, approvals.
+    R"sql(
+CREATE TABLE network_rules(kind TEXT NOT NULL, name TEXT NOT NULL, cidrs TEXT NOT NULL,
+  PRIMARY KEY(kind, name));
+CREATE TABLE orgs(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, scope TEXT NOT NULL,
+  expires_micros INTEGER NOT NULL, created_micros INTEGER NOT NULL);
+CREATE TABLE org_members(user_id INTEGER PRIMARY KEY REFERENCES users(id),
+  org_id INTEGER NOT NULL REFERENCES orgs(id));
+CREATE TABLE approvals(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+  requester_id INTEGER NOT NULL REFERENCES users(id), folder_id INTEGER NOT NULL,
+  object_id TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL DEFAULT 0,
+  reason_sealed BLOB NOT NULL DEFAULT x'', status TEXT NOT NULL, created_micros INTEGER NOT NULL,
+  duration_micros INTEGER NOT NULL, approver_id INTEGER NOT NULL DEFAULT 0,
+  decided_micros INTEGER NOT NULL DEFAULT 0, expires_micros INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX approvals_requester ON approvals(requester_id, kind, status);
 )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -717,6 +734,219 @@ class SqliteMetaStore : public MetaStore {
       u.individuals = static_cast<uint64_t>(s.Int(2));
     }
     return u;
+  }
+
+  // ---- governance ----
+  Status PutNetworkRule(const NetworkRule& r) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (r.cidrs.empty()) {
+      Stmt s(db_, "DELETE FROM network_rules WHERE kind=? AND name=?");
+      s.Bind(r.kind).Bind(r.name);
+      return s.Exec();
+    }
+    Stmt s(db_,
+           "INSERT INTO network_rules(kind,name,cidrs) VALUES(?,?,?) ON CONFLICT(kind,name) DO "
+           "UPDATE SET cidrs=excluded.cidrs");
+    s.Bind(r.kind).Bind(r.name).Bind(r.cidrs);
+    return s.Exec();
+  }
+  Result<std::vector<NetworkRule>> ListNetworkRules() override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT kind, name, cidrs FROM network_rules ORDER BY kind, name");
+    std::vector<NetworkRule> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back({s.Text(0), s.Text(1), s.Text(2)});
+    }
+    return out;
+  }
+  Result<int64_t> CreateOrg(const Org& o) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "INSERT INTO orgs(name,scope,expires_micros,created_micros) VALUES(?,?,?,?)");
+    s.Bind(o.name).Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.created_micros);
+    auto r = s.Step();
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kAlreadyExists)
+        return AlreadyExists("organisation '" + o.name + "' already exists");
+      return r.status();
+    }
+    return sqlite3_last_insert_rowid(db_);
+  }
+  Status UpdateOrg(const Org& o) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "UPDATE orgs SET scope=?, expires_micros=? WHERE id=?");
+    s.Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.id);
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1) return NotFound("no organisation " + o.name);
+    return Status::Ok();
+  }
+  Result<Org> GetOrgByName(const std::string& name) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs WHERE name=?");
+    s.Bind(name);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no organisation named '" + name + "'");
+    return ReadOrg(s);
+  }
+  Result<std::vector<Org>> ListOrgs() override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs ORDER BY name");
+    std::vector<Org> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReadOrg(s));
+    }
+    return out;
+  }
+  Status SetUserOrg(int64_t user_id, std::optional<int64_t> org_id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!org_id) {
+      Stmt s(db_, "DELETE FROM org_members WHERE user_id=?");
+      s.Bind(user_id);
+      return s.Exec();
+    }
+    Stmt s(db_,
+           "INSERT INTO org_members(user_id,org_id) VALUES(?,?) ON CONFLICT(user_id) DO UPDATE "
+           "SET org_id=excluded.org_id");
+    s.Bind(user_id).Bind(*org_id);
+    return s.Exec();
+  }
+  Result<std::optional<Org>> OrgOfUser(int64_t user_id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "SELECT o.id,o.name,o.scope,o.expires_micros,o.created_micros FROM org_members m "
+           "JOIN orgs o ON o.id=m.org_id WHERE m.user_id=?");
+    s.Bind(user_id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return std::optional<Org>();
+    return std::optional<Org>(ReadOrg(s));
+  }
+  Result<std::vector<int64_t>> OrgMembers(int64_t org_id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT user_id FROM org_members WHERE org_id=? ORDER BY user_id");
+    s.Bind(org_id);
+    std::vector<int64_t> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(s.Int(0));
+    }
+    return out;
+  }
+  Result<int64_t> CreateApproval(const Approval& a) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "INSERT INTO approvals(kind,requester_id,folder_id,object_id,version,reason_sealed,"
+           "status,created_micros,duration_micros) VALUES(?,?,?,?,?,?,?,?,?)");
+    s.Bind(a.kind)
+        .Bind(a.requester_id)
+        .Bind(a.folder_id)
+        .Bind(a.object_id)
+        .Bind(a.version)
+        .BindBlob(a.reason_sealed)
+        .Bind(a.status)
+        .Bind(a.created_micros)
+        .Bind(a.duration_micros);
+    RETURN_IF_ERROR(s.Exec());
+    return sqlite3_last_insert_rowid(db_);
+  }
+  Result<Approval> GetApproval(int64_t id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kApprovalCols + " FROM approvals WHERE id=?").c_str());
+    s.Bind(id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no approval request " + std::to_string(id));
+    return ReadApproval(s);
+  }
+  Status UpdateApproval(const Approval& a, const std::string& expected_status) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "UPDATE approvals SET status=?, approver_id=?, decided_micros=?, expires_micros=? "
+           "WHERE id=? AND status=?");
+    s.Bind(a.status)
+        .Bind(a.approver_id)
+        .Bind(a.decided_micros)
+        .Bind(a.expires_micros)
+        .Bind(a.id)
+        .Bind(expected_status);
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1)
+      return FailedPrecondition("approval request " + std::to_string(a.id) + " is no longer " +
+                                expected_status);
+    return Status::Ok();
+  }
+  Result<std::vector<Approval>> ListApprovals(const std::string& kind, int64_t requester_id,
+                                              size_t limit) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string sql = std::string("SELECT ") + kApprovalCols + " FROM approvals WHERE 1=1";
+    if (!kind.empty()) sql += " AND kind=?";
+    if (requester_id) sql += " AND requester_id=?";
+    sql += " ORDER BY id DESC LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    if (!kind.empty()) s.Bind(kind);
+    if (requester_id) s.Bind(requester_id);
+    s.Bind(static_cast<int64_t>(limit));
+    std::vector<Approval> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReadApproval(s));
+    }
+    return out;
+  }
+
+  Status BackupTo(const std::string& path) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "VACUUM INTO ?");
+    s.Bind(path);
+    RETURN_IF_ERROR(s.Exec());
+    ::chmod(path.c_str(), 0600);
+    return Status::Ok();
+  }
+
+ private:
+  static std::string JoinIds(const std::vector<int64_t>& ids) {
+    std::string out;
+    for (int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+    return out;
+  }
+  static Org ReadOrg(Stmt& s) {
+    Org o;
+    o.id = s.Int(0);
+    o.name = s.Text(1);
+    std::string scope = s.Text(2);
+    size_t start = 0;
+    while (start < scope.size()) {
+      size_t comma = scope.find(',', start);
+      if (comma == std::string::npos) comma = scope.size();
+      o.scope.push_back(std::strtoll(scope.substr(start, comma - start).c_str(), nullptr, 10));
+      start = comma + 1;
+    }
+    o.expires_micros = s.Int(3);
+    o.created_micros = s.Int(4);
+    return o;
+  }
+  static constexpr const char* kApprovalCols =
+      "id, kind, requester_id, folder_id, object_id, version, reason_sealed, status, "
+      "created_micros, duration_micros, approver_id, decided_micros, expires_micros";
+  static Approval ReadApproval(Stmt& s) {
+    Approval a;
+    a.id = s.Int(0);
+    a.kind = s.Text(1);
+    a.requester_id = s.Int(2);
+    a.folder_id = s.Int(3);
+    a.object_id = s.Text(4);
+    a.version = s.Int(5);
+    a.reason_sealed = s.Text(6);
+    a.status = s.Text(7);
+    a.created_micros = s.Int(8);
+    a.duration_micros = s.Int(9);
+    a.approver_id = s.Int(10);
+    a.decided_micros = s.Int(11);
+    a.expires_micros = s.Int(12);
+    return a;
   }
 
  private:

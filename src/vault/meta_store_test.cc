@@ -29,7 +29,7 @@ class MetaStoreTest : public ::testing::Test {
 };
 
 TEST_F(MetaStoreTest, MigratesAndReopens) {
-  EXPECT_EQ(db_->schema_version(), 1);
+  EXPECT_EQ(db_->schema_version(), 2);
   ASSERT_TRUE(db_->PutMeta("k", std::string("a\0b", 3)).ok());
   db_.reset();
   auto again = OpenSqliteMetaStore((dir_ / "meta.db").string());
@@ -156,6 +156,71 @@ TEST_F(MetaStoreTest, AclsPoliciesUsage) {
   EXPECT_EQ(all->individuals, 6u);
   EXPECT_EQ(db_->UsageSince(15, std::nullopt, 3)->bytes, 50u);
   EXPECT_EQ(db_->UsageSince(0, std::nullopt, 9)->files, 0u);
+}
+
+TEST_F(MetaStoreTest, GovernanceRulesOrgsAndApprovals) {
+  ASSERT_TRUE(db_->PutNetworkRule({"group", "sales", "10.0.0.0/8"}).ok());
+  ASSERT_TRUE(db_->PutNetworkRule({"group", "sales", "10.1.0.0/16"}).ok());  // replaces
+  ASSERT_TRUE(db_->PutNetworkRule({"role", "member", "127.0.0.0/8"}).ok());
+  auto rules = db_->ListNetworkRules();
+  ASSERT_TRUE(rules.ok());
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].cidrs, "10.1.0.0/16");
+  ASSERT_TRUE(db_->PutNetworkRule({"group", "sales", ""}).ok());  // removes
+  EXPECT_EQ(db_->ListNetworkRules()->size(), 1u);
+
+  User u;
+  u.name = "yamada";
+  u.created_micros = 1;
+  int64_t uid = *db_->CreateUser(u);
+  Org o;
+  o.name = "acme";
+  o.scope = {3, 5};
+  o.expires_micros = 100;
+  int64_t acme = *db_->CreateOrg(o);
+  EXPECT_EQ(db_->CreateOrg(o).status().code(), StatusCode::kAlreadyExists);
+  o.name = "beta";
+  int64_t beta = *db_->CreateOrg(o);
+  ASSERT_TRUE(db_->SetUserOrg(uid, acme).ok());
+  ASSERT_TRUE(db_->SetUserOrg(uid, beta).ok());  // moves: one organisation per user
+  auto of = db_->OrgOfUser(uid);
+  ASSERT_TRUE(of.ok() && of->has_value());
+  EXPECT_EQ((*of)->name, "beta");
+  EXPECT_EQ((*of)->scope, (std::vector<int64_t>{3, 5}));
+  EXPECT_TRUE(db_->OrgMembers(acme)->empty());
+  ASSERT_TRUE(db_->SetUserOrg(uid, std::nullopt).ok());
+  EXPECT_FALSE(db_->OrgOfUser(uid)->has_value());
+
+  Approval a;
+  a.kind = "export";
+  a.requester_id = uid;
+  a.folder_id = 3;
+  a.object_id = "abc";
+  a.version = 2;
+  a.created_micros = 10;
+  a.duration_micros = 60;
+  int64_t id = *db_->CreateApproval(a);
+  a = *db_->GetApproval(id);
+  a.status = "approved";
+  a.expires_micros = 70;
+  ASSERT_TRUE(db_->UpdateApproval(a, "pending").ok());
+  // A second approver, or a second download, loses the compare-and-set.
+  EXPECT_EQ(db_->UpdateApproval(a, "pending").code(), StatusCode::kFailedPrecondition);
+  a.status = "used";
+  ASSERT_TRUE(db_->UpdateApproval(a, "approved").ok());
+  EXPECT_EQ(db_->UpdateApproval(a, "approved").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(db_->GetApproval(id)->status, "used");
+  EXPECT_EQ(db_->ListApprovals("export", uid, 10)->size(), 1u);
+  EXPECT_TRUE(db_->ListApprovals("break_glass", 0, 10)->empty());
+  EXPECT_EQ(db_->GetApproval(999).status().code(), StatusCode::kNotFound);
+
+  // A backup is a complete, openable copy.
+  std::string copy = (dir_ / "copy.db").string();
+  ASSERT_TRUE(db_->BackupTo(copy).ok());
+  EXPECT_FALSE(db_->BackupTo(copy).ok());  // never overwrites
+  auto c = OpenSqliteMetaStore(copy);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->GetApproval(id)->status, "used");
 }
 
 }  // namespace

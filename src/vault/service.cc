@@ -130,6 +130,8 @@ Status Vault::Impl::LockDevice(int64_t device_id) {
   ASSIGN_OR_RETURN(Device d, db->GetDevice(device_id));
   d.status = "locked";
   RETURN_IF_ERROR(db->UpdateDevice(d));
+  // Device names can hold a person's name: the alert carries the id only.
+  RaiseAlert(nullptr, "vault.device_locked", {{"device", "d" + std::to_string(device_id)}});
   return db->DeleteSessionsOfDevice(device_id).status();
 }
 
@@ -140,7 +142,14 @@ void Vault::Handle(const HttpRequest& req, BodySource& body, ResponseSink& out) 
   c.rec.event_id = audit::NewEventId();
   c.rec.source_ip = req.source_ip;
   c.rec.time_micros = impl_->Now();
-  Status st = impl_->Route(c, body, out);
+  Status st;
+  try {
+    st = impl_->Route(c, body, out);
+  } catch (const std::exception& e) {
+    // A handler bug (e.g. a JSON type error) must not end the server: the
+    // request fails closed and is audited.
+    st = Internal(std::string("internal error: ") + e.what());
+  }
   if (st.ok() && !c.audited) st = impl_->Allow(c);  // never leave a request unrecorded
   if (!st.ok()) {
     Status as = impl_->Audit(
@@ -154,6 +163,8 @@ void Vault::Handle(const HttpRequest& req, BodySource& body, ResponseSink& out) 
     json j = {{"error", st.message()},
               {"code", std::string(StatusCodeName(st.code()))},
               {"event_id", c.rec.event_id}};
+    if (c.rec.extra.is_object() && c.rec.extra.contains("approval_id"))
+      j["approval_id"] = c.rec.extra["approval_id"];  // bulk export: what to approve
     (void)Impl::SendJson(out, HttpStatusFor(st), j, c.rec.event_id);
   }
 }
@@ -265,7 +276,13 @@ Status Vault::Impl::Route(Ctx& c, BodySource& body, ResponseSink& out) {
       }
     }
   }
+  if (p[1] == "admin" && p.size() >= 3 &&
+      (p[2] == "network" || p[2] == "orgs" || p[2] == "break-glass" ||
+       (p[2] == "policies" && p.size() == 4 && p[3] == "bulk_export")))
+    return GovernanceAdmin(c, body, out);
   if (p[1] == "admin") return Admin(c, body, out);
+  if (p[1] == "approvals") return Approvals(c, body, out);
+  if (p[1] == "maintenance") return Maintenance(c, body, out);
   return NotFound("unknown API path or method; see docs/api.yaml");
 }
 

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "alert/alert.h"
 #include "audit/audit.h"
 #include "common/clock.h"
 #include "common/redact.h"
@@ -78,6 +79,9 @@ struct VaultOptions {
   // (uploads are then labelled {"scanned":false}).
   std::shared_ptr<const detect::RuleSet> rules;
   HashKey label_hash_key;
+  // Alerts (budget exceeded, device locked, break-glass, audit failure,
+  // repeated login failures); null = none. Must outlive the Vault.
+  alert::Alerter* alerter = nullptr;
 };
 
 // What the transport knows about a request.

@@ -33,7 +33,8 @@ Status Vault::Impl::Admin(Ctx& c, BodySource& body, ResponseSink& out) {
     User u;
     u.name = JsonStr(j, "name");
     RETURN_IF_ERROR(ValidateUserName(u.name));
-    ASSIGN_OR_RETURN(u.role, ParseRole(j.value("role", std::string("member"))));
+    // JsonStr, not json::value: a non-string role must be an error, not a throw.
+    ASSIGN_OR_RETURN(u.role, ParseRole(j.contains("role") ? JsonStr(j, "role") : "member"));
     u.allowed_cidrs = JsonStr(j, "allowed_cidrs");
     RETURN_IF_ERROR(ParseCidrList(u.allowed_cidrs).status());
     u.created_micros = Now();
@@ -119,6 +120,7 @@ Status Vault::Impl::Admin(Ctx& c, BodySource& body, ResponseSink& out) {
       RETURN_IF_ERROR(Allow(c));
       d.status = p[4] == "lock" ? "locked" : p[4] == "revoke" ? "revoked" : "active";
       RETURN_IF_ERROR(db->UpdateDevice(d));
+      if (p[4] == "lock") RaiseAlert(&c, "vault.device_locked", {{"target_device", id}});
       ASSIGN_OR_RETURN(int64_t n, db->DeleteSessionsOfDevice(id));
       return SendJson(out, 200, {{"device_id", id}, {"status", d.status}, {"sessions_revoked", n}},
                       c.rec.event_id);

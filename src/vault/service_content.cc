@@ -19,6 +19,7 @@ Status Vault::Impl::ListFolders(Ctx& c, ResponseSink& out) {
         for (char ch : a.perms)
           if (perms.find(ch) == std::string::npos) perms += ch;
     if (perms.empty() && c.user->role != Role::kAdmin) continue;
+    if (!FolderVisible(c, f.id)) continue;  // contractors see their scope only
     ASSIGN_OR_RETURN(std::string name, names->Open(f.name_sealed, "folder:" + f.name_tag));
     arr.push_back({{"id", f.id}, {"name", name}, {"perms", perms}});
   }
@@ -210,7 +211,8 @@ Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individ
                                                                             : nullptr;
     if (what) {
       c.rec.extra["budget"] = std::string(w.key) + "." + what;
-      bool lock = p.value("lock_device", false);
+      RaiseAlert(&c, "vault.budget_exceeded", {{"budget", c.rec.extra["budget"]}});
+      bool lock = p.contains("lock_device") && p["lock_device"] == true;  // never throws
       if (lock) {
         RETURN_IF_ERROR(LockDevice(c.device->id));
         c.rec.extra["device_locked"] = true;
@@ -243,6 +245,7 @@ Status Vault::Impl::Get(Ctx& c, int64_t folder, const std::string& name, Respons
   c.rec.labels = label;
   c.rec.extra["version"] = v.version;
   RETURN_IF_ERROR(CheckBudget(c, v, individuals));
+  RETURN_IF_ERROR(CheckBulkExport(c, folder, o->id, v, individuals));
   crypto::SecretKey dek;
   {
     std::shared_lock<std::shared_mutex> l(ring_mu);

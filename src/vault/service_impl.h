@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -129,6 +130,7 @@ struct Vault::Impl {
     std::optional<User> user;
     std::optional<Device> device;
     std::optional<Session> session;
+    std::optional<Org> org;  // contractor organisation of the user, if any
   };
 
   // ---- audit ----
@@ -143,6 +145,7 @@ struct Vault::Impl {
     Status s = audit->Append(c.rec);
     if (!s.ok()) {
       c.audit_failed = true;
+      RaiseAlert(&c, "vault.audit_failure", {{"error", s.message().substr(0, 200)}});
       return Unavailable("the audit log cannot be written, so the request is refused (" +
                          s.message() + ")");
     }
@@ -181,6 +184,7 @@ struct Vault::Impl {
 
   // ---- authentication ----
   Status CheckUserNetwork(Ctx& c, const User& u) {
+    RETURN_IF_ERROR(CheckGovernance(c, u));  // group and role networks, contractor expiry
     if (u.allowed_cidrs.empty()) return Status::Ok();
     auto nets = ParseCidrList(u.allowed_cidrs);
     if (!nets.ok()) return PermissionDenied("the user's network rule is invalid; ask an admin");
@@ -249,6 +253,10 @@ struct Vault::Impl {
   // Content needs the member role (separation of duties), the pledge, and ACLs.
   Status RequireContent(Ctx& c, int64_t folder_id, char perm) {
     RETURN_IF_ERROR(RequireSession(c));
+    if (c.user->role == Role::kAdmin && perm == 'r') {
+      ASSIGN_OR_RETURN(bool break_glass, BreakGlassRead(c, folder_id));
+      if (break_glass) return Status::Ok();
+    }
     if (c.user->role != Role::kMember)
       return PermissionDenied("the " + std::string(RoleName(c.user->role)) +
                               " role cannot read or write content (separation of duties)");
@@ -257,6 +265,7 @@ struct Vault::Impl {
           "accept the data-handling pledge (誓約書) first: `mamori pledge --accept`");
     auto folder = db->GetFolder(folder_id);
     if (!folder.ok()) return NotFound("no such folder, or no access to it");
+    RETURN_IF_ERROR(CheckOrgScope(c, folder_id));
     ASSIGN_OR_RETURN(auto groups, db->GroupsOf(c.user->id));
     ASSIGN_OR_RETURN(auto acls, db->AclsOf(folder_id));
     for (const auto& a : acls)
@@ -309,6 +318,9 @@ struct Vault::Impl {
       }
       RETURN_IF_ERROR(db->UpdateUser(u));
       c.rec.extra["failed_logins"] = u.failed_logins;
+      if (u.failed_logins >= opt.max_failed_logins)
+        RaiseAlert(&c, "vault.login_failures",
+                   {{"account", u.name}, {"failed_logins", u.failed_logins}});
       return PermissionDenied("login refused: " + reason);
     }
     u.failed_logins = 0;
@@ -337,6 +349,38 @@ struct Vault::Impl {
   Result<uint64_t> RotateKeys();
   Result<std::string> IssueEnrolToken(int64_t user_id);
   Status LockDevice(int64_t device_id);
+
+  // ---- governance (service_governance.cc) ----
+  struct GovCache {
+    struct Rule {
+      std::string kind, name;
+      int64_t group_id = -1;
+      std::vector<Cidr> nets;
+      bool invalid = false;
+    };
+    std::vector<Rule> rules;
+    bool any_org = false;
+    std::string error;  // the rules could not be read: deny
+  };
+  std::atomic<int64_t> last_audit_alert{0};
+  std::mutex gov_mu;
+  std::shared_ptr<const GovCache> gov_cache;  // null = reload on next use
+  std::shared_ptr<const GovCache> Governance();
+  void InvalidateGovernance();
+  Status CheckGovernance(Ctx& c, const User& u);
+  Status CheckOrgScope(Ctx& c, int64_t folder_id);
+  bool FolderVisible(const Ctx& c, int64_t folder_id) const;
+  Status CheckAdminNetwork(Ctx& c);
+  // True if an approved, unexpired break-glass grant lets this admin read the
+  // folder (and marks the record); false if there is none.
+  Result<bool> BreakGlassRead(Ctx& c, int64_t folder_id);
+  Status CheckBulkExport(Ctx& c, int64_t folder, const std::string& object_id,
+                         const ObjectVersion& v, uint64_t individuals);
+  Status GovernanceAdmin(Ctx& c, BodySource& body, ResponseSink& out);
+  Status Approvals(Ctx& c, BodySource& body, ResponseSink& out);
+  Status Maintenance(Ctx& c, BodySource& body, ResponseSink& out);  // service_maintenance.cc
+  // Sends an alert (webhook, mail, syslog) if an Alerter is configured.
+  void RaiseAlert(Ctx* c, const std::string& kind, json details);
 
   Status Ok(Ctx& c, ResponseSink& out, const json& body, int status = 200) {
     RETURN_IF_ERROR(Allow(c));
