@@ -32,28 +32,28 @@ std::string_view RiskName(Risk r);
 
 // One detected value. Never holds the raw value unless ScanOptions::keep_values.
 struct Finding {
-  std::string type;            // stable type name, e.g. "jp.my_number"
-  uint64_t offset = 0;         // byte offset of the value in the stream
-  uint32_t length = 0;         // byte length of the value
-  uint64_t line = 0;           // 1-based line in the decoded text
-  uint32_t column = 0;         // 1-based column, in characters
-  int32_t field = -1;          // 0-based field in a delimited row, -1 for plain text
-  uint64_t record = 0;         // record (row or paragraph) the value belongs to
+  std::string type;     // stable type name, e.g. "jp.my_number"
+  uint64_t offset = 0;  // byte offset of the value in the stream
+  uint32_t length = 0;  // byte length of the value
+  uint64_t line = 0;    // 1-based line in the decoded text
+  uint32_t column = 0;  // 1-based column, in characters
+  int32_t field = -1;   // 0-based field in a delimited row, -1 for plain text
+  uint64_t record = 0;  // record (row or paragraph) the value belongs to
   Confidence confidence = Confidence::kLow;
-  double score = 0;            // 0..1; confidence buckets are >=0.8 high, >=0.5 medium
+  double score = 0;  // 0..1; confidence buckets are >=0.8 high, >=0.5 medium
   Risk risk = Risk::kMedium;
-  std::string masked;          // e.g. "1234-****-**18"
-  std::string hash;            // keyed hash of the normalised value
+  std::string masked;                // e.g. "1234-****-**18"
+  std::string hash;                  // keyed hash of the normalised value
   std::vector<std::string> context;  // context words seen (keywords, column header)
-  std::string value;           // raw value; empty unless keep_values
+  std::string value;                 // raw value; empty unless keep_values
 };
 
 // Metadata about one detection rule, for listings and documentation.
 struct RuleInfo {
   std::string type;
-  std::string name;            // human name, Japanese and English
+  std::string name;  // human name, Japanese and English
   Risk risk = Risk::kMedium;
-  bool person_key = false;     // strong key for deduplicating people
+  bool person_key = false;        // strong key for deduplicating people
   bool person_attribute = false;  // its presence means a record describes a person
 };
 
@@ -84,8 +84,8 @@ struct ScanOptions {
   // header: the header of a column is context for every cell below it.
   char field_delimiter = 0;
   bool keep_values = false;
-  uint64_t max_findings = 1'000'000;   // budget per stream
-  uint64_t max_bytes = UINT64_MAX;     // budget per stream
+  uint64_t max_findings = 1'000'000;  // budget per stream
+  uint64_t max_bytes = UINT64_MAX;    // budget per stream
 };
 
 class Scanner {
@@ -120,7 +120,10 @@ class PersonCounter {
   PersonCounter(const PersonCounter&) = delete;
   PersonCounter& operator=(const PersonCounter&) = delete;
   // `unit` names the document or member the findings came from; records are
-  // per unit. Findings may arrive in any order.
+  // per unit. Findings may arrive in any order, and one unit's findings may
+  // come in several calls in a row (batches from a streaming Scanner): they
+  // are held until another unit is added or Estimate() is called, so a person
+  // is never cut in two where a batch ends.
   void Add(std::string_view unit, const std::vector<Finding>& findings);
   uint64_t Estimate() const;
 
