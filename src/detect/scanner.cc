@@ -419,40 +419,30 @@ class ScannerImpl final : public Scanner {
       default:
         return true;
     }
-    // Plain ASCII digits (most numbers) go to the validator as they are.
-    if (b - a <= 19 && AsciiDigitRun(s.data() + a, b - a) == b - a) {
-      std::string_view d = s.substr(a, b - a);
-      switch (kind) {
-        case ValidatorKind::kMyNumber:
-          return IsValidMyNumber(d);
-        case ValidatorKind::kCorporateNumber:
-          return IsValidCorporateNumber(d);
-        case ValidatorKind::kLuhnCard:
-          return IsLuhnValid(d) && !CardBrand(d).empty();
-        case ValidatorKind::kDriversLicense:
-          return IsValidDriversLicense(d);
-        default:
-          return true;
-      }
-    }
-    // Otherwise gather the digits without allocating: at most 19 of them.
+    // Plain ASCII digits (most numbers) go to the validator as they are;
+    // otherwise the digits are gathered without allocating (at most 19).
     char buf[24];
-    size_t len = 0;
-    for (size_t i = a; i < b && len < sizeof buf;) {
-      unsigned char c = s[i];
-      if (c >= '0' && c <= '9') {
-        buf[len++] = static_cast<char>(c);
-        ++i;
-      } else if (c == 0xEF && i + 2 < b + 1 && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
-                 static_cast<unsigned char>(s[i + 2]) >= 0x90 &&
-                 static_cast<unsigned char>(s[i + 2]) <= 0x99) {
-        buf[len++] = static_cast<char>('0' + (static_cast<unsigned char>(s[i + 2]) - 0x90));
-        i += 3;
-      } else {
-        i += Utf8SeqLen(c);
+    std::string_view d;
+    if (b - a <= 19 && AsciiDigitRun(s.data() + a, b - a) == b - a) {
+      d = s.substr(a, b - a);
+    } else {
+      size_t len = 0;
+      for (size_t i = a; i < b && len < sizeof buf;) {
+        unsigned char c = s[i];
+        if (c >= '0' && c <= '9') {
+          buf[len++] = static_cast<char>(c);
+          ++i;
+        } else if (c == 0xEF && i + 2 < b + 1 && static_cast<unsigned char>(s[i + 1]) == 0xBC &&
+                   static_cast<unsigned char>(s[i + 2]) >= 0x90 &&
+                   static_cast<unsigned char>(s[i + 2]) <= 0x99) {
+          buf[len++] = static_cast<char>('0' + (static_cast<unsigned char>(s[i + 2]) - 0x90));
+          i += 3;
+        } else {
+          i += Utf8SeqLen(c);
+        }
       }
+      d = std::string_view(buf, len);
     }
-    std::string_view d(buf, len);
     switch (kind) {
       case ValidatorKind::kMyNumber:
         return IsValidMyNumber(d);
