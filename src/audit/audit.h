@@ -302,6 +302,10 @@ std::string FormatRfc3339Micros(int64_t micros);
 // allowed) or a plain date ("2026-11-23", midnight UTC).
 Result<int64_t> ParseTime(std::string_view text);
 
+// The record as a JSON object with fields time, component, event_id, user,
+// device, source_ip, org, action, object, destination, bytes, result, reason,
+// labels, extra (in that order). Invalid UTF-8 becomes U+FFFD.
+nlohmann::ordered_json RecordToJson(const Record& r);
 // One JSON object (no newline) with fields seq, time, component, event_id,
 // user, device, source_ip, org, action, object, destination, bytes, result,
 // reason, labels, extra, hash.

@@ -800,6 +800,15 @@ TEST(AuditExport, JsonLineHasTheDocumentedFields) {
   EXPECT_EQ(j["time"], "2023-11-14T22:13:20.123456Z");
   EXPECT_EQ(j["labels"]["individuals"], 3);
   EXPECT_TRUE(j["extra"].is_object());
+  // The line is RecordToJson (shared with egress's JSONL sink) plus seq and hash.
+  auto fields = RecordToJson(sr.record);
+  EXPECT_EQ(fields.size() + 2, j.size());
+  EXPECT_EQ(fields.begin().key(), "time");
+  EXPECT_FALSE(fields.contains("seq"));
+  for (auto& [key, value] : fields.items()) EXPECT_EQ(j[key], value) << key;
+  // Invalid UTF-8 in a label is replaced, not thrown.
+  sr.record.labels = {{"name", std::string("\xff\xfe")}};
+  EXPECT_NO_THROW(RecordToJson(sr.record).dump());
 }
 
 TEST(AuditExport, SyslogRfc5424WithEscapedStructuredData) {

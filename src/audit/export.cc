@@ -175,10 +175,8 @@ Result<int64_t> ParseTime(std::string_view t) {
   return secs * 1000000 + frac;
 }
 
-std::string ToJsonLine(const StoredRecord& sr) {
-  const Record& r = sr.record;
+nlohmann::ordered_json RecordToJson(const Record& r) {
   nlohmann::ordered_json j;
-  j["seq"] = sr.seq;
   j["time"] = FormatRfc3339Micros(r.time_micros);
   j["component"] = r.component;
   j["event_id"] = r.event_id;
@@ -192,12 +190,21 @@ std::string ToJsonLine(const StoredRecord& sr) {
   j["bytes"] = r.bytes;
   j["result"] = r.result;
   j["reason"] = r.reason;
+  // Round-tripped so invalid UTF-8 in a label becomes U+FFFD, never a throw.
   j["labels"] = r.labels.is_null() ? nlohmann::ordered_json::object()
                                    : nlohmann::ordered_json::parse(r.labels.dump(
                                          -1, ' ', false, nlohmann::json::error_handler_t::replace));
   j["extra"] = r.extra.is_null() ? nlohmann::ordered_json::object()
                                  : nlohmann::ordered_json::parse(r.extra.dump(
                                        -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return j;
+}
+
+std::string ToJsonLine(const StoredRecord& sr) {
+  nlohmann::ordered_json j;
+  j["seq"] = sr.seq;
+  nlohmann::ordered_json fields = RecordToJson(sr.record);  // outlives the loop's proxy
+  for (auto& [key, value] : fields.items()) j[key] = std::move(value);
   j["hash"] = sr.hash;
   return JsonDump(j);
 }

@@ -5,21 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 namespace mamori::egress {
 namespace {
-
-std::string Rfc3339(int64_t micros) {
-  time_t secs = static_cast<time_t>(micros / 1'000'000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           static_cast<long long>(micros % 1'000'000));
-  return buf;
-}
 
 class JsonlSink : public AuditSink {
  public:
@@ -27,10 +15,13 @@ class JsonlSink : public AuditSink {
   ~JsonlSink() override { ::close(fd_); }
   Result<uint64_t> Append(audit::Record r) override {
     if (r.time_micros == 0) r.time_micros = clock_->NowMicros();
-    nlohmann::json j = RecordToJson(r);
+    nlohmann::ordered_json fields = audit::RecordToJson(r);
     std::lock_guard<std::mutex> l(mu_);
     if (failed_) return FailedPrecondition("audit file failed earlier; restart to reopen it");
+    // The same fields as `mamori audit export --format jsonl`, without the hash.
+    nlohmann::ordered_json j;
     j["seq"] = ++seq_;
+    for (auto& [key, value] : fields.items()) j[key] = std::move(value);
     std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::string_view out = line;
     while (!out.empty()) {
@@ -58,26 +49,6 @@ class JsonlSink : public AuditSink {
 };
 
 }  // namespace
-
-nlohmann::json RecordToJson(const audit::Record& r) {
-  nlohmann::json j;
-  j["time"] = Rfc3339(r.time_micros);
-  j["component"] = r.component;
-  j["event_id"] = r.event_id;
-  j["user"] = r.user;
-  j["device"] = r.device;
-  j["source_ip"] = r.source_ip;
-  j["org"] = r.org;
-  j["action"] = r.action;
-  j["object"] = r.object;
-  j["destination"] = r.destination;
-  j["bytes"] = r.bytes;
-  j["result"] = r.result;
-  j["reason"] = r.reason;
-  j["labels"] = r.labels.is_null() ? nlohmann::json::object() : r.labels;
-  j["extra"] = r.extra.is_null() ? nlohmann::json::object() : r.extra;
-  return j;
-}
 
 Result<std::unique_ptr<AuditSink>> OpenJsonlAudit(const std::string& path, const Clock* clock) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

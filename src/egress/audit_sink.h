@@ -41,7 +41,4 @@ class MemoryAuditSink : public AuditSink {
   bool fail_ = false;
 };
 
-// The JSON form of a record (without seq), as in the audit JSONL export.
-nlohmann::json RecordToJson(const audit::Record& r);
-
 }  // namespace mamori::egress
