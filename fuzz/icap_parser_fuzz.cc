@@ -1,5 +1,5 @@
 // Fuzzes the ICAP head parser, the encapsulated HTTP head parser, the chunked
-// decoder (with ieof) and the body decoders (multipart, urlencoded, JSON, gzip).
+// decoder (with ieof) and the body decoders (multipart, urlencoded, JSON, gzip, br).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -59,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   NullSink sink;
   DecodeBudgets budgets;
   budgets.max_decoded_bytes = 1 << 20;
-  auto dec = BodyDecoder::Create(kTypes[sel & 3], (sel & 4) ? "gzip" : "", budgets, &sink);
+  static const char* kEncodings[] = {"", "gzip", "br", "deflate"};
+  auto dec = BodyDecoder::Create(kTypes[sel & 3], kEncodings[(sel >> 2) & 3], budgets, &sink);
   if (!dec.ok()) return 0;
   ChunkedDecoder chunks(limits);
   size_t step = 1 + (sel >> 3);

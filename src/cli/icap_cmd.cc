@@ -25,6 +25,7 @@ struct IcapArgs {
   std::string webhook;
   bool no_syslog = false;
   std::string spool_dir = "/var/tmp";
+  std::string cap_journal = "/var/lib/mamori/egress-caps.journal";
   bool audit_bodyless = false;
   bool check = false;
 };
@@ -102,6 +103,14 @@ int RunIcap(const IcapArgs& a) {
     return 2;
   }
 
+  egress::VolumeJournalOptions vo;
+  vo.path = a.cap_journal;
+  auto volume = egress::VolumeTracker::Open(&Clock::Real(), vo);
+  if (!volume.ok()) {
+    PrintError("cannot open the cap journal (--cap-journal): " + volume.status().ToString());
+    return 2;
+  }
+
   // Handle SIGINT/SIGTERM in this thread; block them before threads start.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -118,6 +127,7 @@ int RunIcap(const IcapArgs& a) {
   so.inspectors = inspectors->get();
   so.audit = audit.get();
   so.alerter = alerter->get();
+  so.volume = volume->get();
   so.spool_dir = a.spool_dir;
   so.audit_bodyless = a.audit_bodyless;
   auto server = egress::IcapServer::Start(so);
@@ -156,6 +166,9 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("--webhook", args->webhook, "http:// URL that receives alerts as JSON POSTs");
   cmd->add_flag("--no-syslog", args->no_syslog, "Do not send alerts to syslog");
   cmd->add_option("--spool-dir", args->spool_dir, "Directory for body spool files")
+      ->capture_default_str();
+  cmd->add_option("--cap-journal", args->cap_journal,
+                  "Append-only file that keeps the cumulative caps across restarts")
       ->capture_default_str();
   cmd->add_flag("--audit-bodyless", args->audit_bodyless,
                 "Also audit allowed requests without a body (GET, CONNECT)");

@@ -1,5 +1,6 @@
 #include "egress/body_decoder.h"
 
+#include <brotli/decode.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -462,6 +463,7 @@ class BodyDecoderImpl : public BodyDecoder {
         json_(&budget_) {}
   ~BodyDecoderImpl() override {
     if (zinit_) inflateEnd(&z_);
+    if (br_) BrotliDecoderDestroyInstance(br_);
   }
 
   Status Init(std::string_view content_type, std::string_view content_encoding) {
@@ -472,9 +474,14 @@ class BodyDecoderImpl : public BodyDecoder {
       if (inflateInit2(&z_, 15 + 32) != Z_OK) return Internal("zlib inflateInit2 failed");
       zinit_ = true;
       deflate_ = enc == "deflate";
+    } else if (enc == "br") {
+      br_ = BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
+      if (!br_) return Internal("brotli decoder could not be created");
     } else if (!enc.empty() && enc != "identity") {
+      // Includes stacked encodings ("gzip, br"), compress and zstd: what
+      // cannot be decoded cannot be inspected.
       return Unimplemented("Content-Encoding '" + enc.substr(0, 40) +
-                           "' cannot be inspected (only gzip and deflate)");
+                           "' cannot be inspected (only gzip, deflate and br)");
     }
     std::string type = ToLower(TrimWs(content_type.substr(0, content_type.find(';'))));
     if (type == "multipart/form-data" || type == "multipart/mixed" || type == "multipart/related") {
@@ -500,7 +507,7 @@ class BodyDecoderImpl : public BodyDecoder {
 
   Status Feed(std::string_view data) override {
     if (failed_) return FailedPrecondition("body decoder already failed");
-    Status st = zinit_ ? Inflate(data, false) : framer_->Feed(data);
+    Status st = zinit_ ? Inflate(data, false) : br_ ? Unbrotli(data) : framer_->Feed(data);
     if (!st.ok()) failed_ = true;
     return st;
   }
@@ -511,6 +518,7 @@ class BodyDecoderImpl : public BodyDecoder {
       RETURN_IF_ERROR(Inflate({}, true));
       if (!zdone_ && encoded_ > 0) return InvalidArgument("gzip body is truncated");
     }
+    if (br_ && !brdone_ && encoded_ > 0) return InvalidArgument("brotli body is truncated");
     return framer_->Finish();
   }
 
@@ -541,12 +549,7 @@ class BodyDecoderImpl : public BodyDecoder {
         return InvalidArgument("gzip body is corrupt: " + std::string(z_.msg ? z_.msg : "?"));
       }
       decoded_ += produced;
-      if (decoded_ > 1024 * 1024 && encoded_ > 0 &&
-          static_cast<double>(decoded_) / static_cast<double>(encoded_) > budgets_.max_gzip_ratio) {
-        return ResourceExhausted("gzip body expands more than " +
-                                 std::to_string(static_cast<int>(budgets_.max_gzip_ratio)) +
-                                 "x (possible decompression bomb)");
-      }
+      RETURN_IF_ERROR(CheckRatio());
       if (produced > 0) RETURN_IF_ERROR(framer_->Feed(std::string_view(out, produced)));
       if (rc == Z_STREAM_END) {
         zdone_ = true;
@@ -558,12 +561,60 @@ class BodyDecoderImpl : public BodyDecoder {
     return Status::Ok();
   }
 
+  Status CheckRatio() const {
+    if (decoded_ > 1024 * 1024 && encoded_ > 0 &&
+        static_cast<double>(decoded_) / static_cast<double>(encoded_) > budgets_.max_gzip_ratio) {
+      return ResourceExhausted("compressed body expands more than " +
+                               std::to_string(static_cast<int>(budgets_.max_gzip_ratio)) +
+                               "x (possible decompression bomb)");
+    }
+    return Status::Ok();
+  }
+
+  Status Unbrotli(std::string_view data) {
+    encoded_ += data.size();
+    if (brdone_) {
+      if (data.empty()) return Status::Ok();
+      return InvalidArgument("data after the end of the brotli stream");
+    }
+    size_t avail_in = data.size();
+    const uint8_t* next_in = reinterpret_cast<const uint8_t*>(data.data());
+    uint8_t out[64 * 1024];
+    while (true) {
+      size_t avail_out = sizeof(out);
+      uint8_t* next_out = out;
+      BrotliDecoderResult rc =
+          BrotliDecoderDecompressStream(br_, &avail_in, &next_in, &avail_out, &next_out, nullptr);
+      size_t produced = sizeof(out) - avail_out;
+      decoded_ += produced;
+      RETURN_IF_ERROR(CheckRatio());
+      if (produced > 0) {
+        RETURN_IF_ERROR(framer_->Feed(std::string_view(reinterpret_cast<char*>(out), produced)));
+      }
+      switch (rc) {
+        case BROTLI_DECODER_RESULT_SUCCESS:
+          brdone_ = true;
+          if (avail_in > 0) return InvalidArgument("data after the end of the brotli stream");
+          return Status::Ok();
+        case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
+          return Status::Ok();
+        case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
+          continue;
+        default:
+          return InvalidArgument(std::string("brotli body is corrupt: ") +
+                                 BrotliDecoderErrorString(BrotliDecoderGetErrorCode(br_)));
+      }
+    }
+  }
+
   const DecodeBudgets budgets_;
   BudgetSink budget_;
   UrlencodedSink urlenc_;
   JsonSink json_;
   std::unique_ptr<Framer> framer_;
   z_stream z_{};
+  BrotliDecoderState* br_ = nullptr;
+  bool brdone_ = false;
   bool zinit_ = false, zdone_ = false, deflate_ = false, raw_retry_ = false, failed_ = false;
   uint64_t encoded_ = 0, decoded_ = 0;
 };

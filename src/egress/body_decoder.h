@@ -1,8 +1,8 @@
 // Streaming decoding of HTTP bodies into text units for inspection.
 //
 // A BodyDecoder is fed the (chunk-decoded) HTTP body as it arrives and never
-// holds the whole body: it undoes Content-Encoding (gzip/deflate, with an
-// expansion budget), then splits by Content-Type:
+// holds the whole body: it undoes Content-Encoding (gzip, deflate or br, with
+// an expansion budget), then splits by Content-Type:
 //   multipart/form-data   one unit per part; a part's name and file name
 //                         (from Content-Disposition) name the unit
 //   x-www-form-urlencoded percent-decoded, one "name value" line per field
@@ -32,7 +32,7 @@ class ContentSink {
 
 struct DecodeBudgets {
   uint64_t max_decoded_bytes = 1ull << 30;  // bytes handed to the sink, per body
-  double max_gzip_ratio = 200.0;            // decoded / encoded, for gzip bombs
+  double max_gzip_ratio = 200.0;            // decoded / encoded, for gzip and br bombs
   size_t max_part_head_bytes = 16 * 1024;   // one multipart part's headers
   uint32_t max_parts = 10'000;              // parts in one multipart body
 };
@@ -41,8 +41,8 @@ class BodyDecoder {
  public:
   virtual ~BodyDecoder() = default;
   // `content_type` and `content_encoding` are the HTTP header values (may be
-  // empty). Unsupported encodings (br, compress) are an error: the caller
-  // decides per policy whether that blocks.
+  // empty). Other encodings (compress, zstd, stacked "gzip, br") are
+  // Unimplemented: the caller decides per policy whether that blocks.
   static Result<std::unique_ptr<BodyDecoder>> Create(std::string_view content_type,
                                                      std::string_view content_encoding,
                                                      const DecodeBudgets& budgets,

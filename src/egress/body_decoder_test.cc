@@ -1,5 +1,6 @@
 #include "egress/body_decoder.h"
 
+#include <brotli/encode.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -133,8 +134,58 @@ TEST(EgressBodyDecoder, GzipAndBombs) {
   Recorder rec;
   EXPECT_EQ(Decode("application/octet-stream", "gzip", bomb, 4096, &rec).code(),
             StatusCode::kResourceExhausted);
-  Recorder rec2;
-  EXPECT_EQ(Decode("text/plain", "br", "x", 1, &rec2).code(), StatusCode::kUnimplemented);
+}
+
+std::string Brotli(std::string_view in) {
+  size_t n = BrotliEncoderMaxCompressedSize(in.size()) + 64;
+  std::string out(n, '\0');
+  EXPECT_TRUE(BrotliEncoderCompress(5, 22, BROTLI_MODE_GENERIC, in.size(),
+                                    reinterpret_cast<const uint8_t*>(in.data()), &n,
+                                    reinterpret_cast<uint8_t*>(out.data())));
+  out.resize(n);
+  return out;
+}
+
+TEST(EgressBodyDecoder, BrotliAndBombs) {
+  std::string json = "{\"rows\":[";
+  for (int i = 0; i < 3000; ++i)
+    json += "{\"id\":" + std::to_string(i) + ",\"no\":\"123456789018\"},";
+  json += "{}]}";
+  std::string br = Brotli(json);
+  for (size_t step : {1ul, 333ul, 1ul << 20}) {
+    Recorder rec;
+    Status st = Decode("application/json", "br", br, step, &rec);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(rec.units[0].text, json) << step;
+  }
+  Recorder truncated;
+  EXPECT_EQ(Decode("text/plain", "br", br.substr(0, br.size() / 2), 100, &truncated).code(),
+            StatusCode::kInvalidArgument);
+  Recorder corrupt;
+  std::string bad = br;
+  bad[bad.size() / 2] ^= 0x55;
+  bad[bad.size() / 3] ^= 0x55;
+  EXPECT_FALSE(Decode("text/plain", "br", bad, 100, &corrupt).ok());
+  Recorder trailing;
+  EXPECT_FALSE(Decode("text/plain", "BR", br + "junk", 100, &trailing).ok());
+  std::string bomb = Brotli(std::string(50 << 20, '\0'));
+  Recorder rec;
+  EXPECT_EQ(Decode("application/octet-stream", "br", bomb, 4096, &rec).code(),
+            StatusCode::kResourceExhausted);
+  Recorder empty;
+  EXPECT_TRUE(Decode("text/plain", "br", "", 1, &empty).ok());
+}
+
+TEST(EgressBodyDecoder, UnknownEncodingsFailClosed) {
+  for (const char* enc : {"zstd", "compress", "x-compress", "gzip, br", "br, gzip", "gzip,gzip",
+                          "exi", "pack200-gzip", "aes128gcm"}) {
+    Recorder rec;
+    Status st = Decode("text/plain", enc, "x", 1, &rec);
+    EXPECT_EQ(st.code(), StatusCode::kUnimplemented) << enc;
+    EXPECT_NE(st.message().find("cannot be inspected"), std::string::npos) << enc;
+  }
+  Recorder ident;
+  EXPECT_TRUE(Decode("text/plain", " Identity ", "x", 1, &ident).ok());
 }
 
 TEST(EgressBodyDecoder, DecodedBudget) {

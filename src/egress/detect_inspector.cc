@@ -3,6 +3,7 @@
 
 #include "detect/detect.h"
 #include "egress/inspector.h"
+#include "egress/spool.h"
 #include "extract/extract.h"
 
 namespace mamori::egress {
@@ -14,8 +15,12 @@ namespace {
 class DetectInspector : public Inspector {
  public:
   DetectInspector(std::shared_ptr<const detect::RuleSet> rules, const HashKey* key,
-                  detect::ScanOptions options)
-      : rules_(std::move(rules)), key_(key), options_(options), people_(rules_) {}
+                  detect::ScanOptions options, const InspectOptions& io)
+      : rules_(std::move(rules)),
+        key_(key),
+        options_(options),
+        people_(rules_),
+        container_(io.memory_limit, io.max_bytes, io.spill_dir, io.memory, io.disk_over_budget) {}
 
   Status BeginUnit(std::string_view name) override {
     if (mode_ != Mode::kNone) RETURN_IF_ERROR(EndUnit());
@@ -23,7 +28,7 @@ class DetectInspector : public Inspector {
     ++summary_.units;
     mode_ = Mode::kUndecided;
     head_.clear();
-    container_.clear();
+    container_.Clear();
     return Status::Ok();
   }
 
@@ -45,7 +50,9 @@ class DetectInspector : public Inspector {
     if (mode == Mode::kNone) return Status::Ok();
     if (mode == Mode::kUndecided) {  // a unit shorter than the magic bytes
       if (IsContainer(head_)) {
-        container_.swap(head_);
+        std::string head;
+        head.swap(head_);
+        RETURN_IF_ERROR(AppendContainer(head));
         return ScanContainer();
       }
       std::string head;
@@ -117,8 +124,7 @@ class DetectInspector : public Inspector {
     if (container_.size() + text.size() > options_.max_bytes)
       return ResourceExhausted("file '" + unit_ + "' is larger than the inspection budget of " +
                                std::to_string(options_.max_bytes) + " bytes");
-    container_.append(text);
-    return Status::Ok();
+    return container_.Append(text);
   }
 
   // Extracts a container unit and scans every member. A member that cannot be
@@ -131,8 +137,12 @@ class DetectInspector : public Inspector {
     std::string name = unit_;
     size_t eq = name.rfind('=');  // "form:file file=list.xlsx" -> "list.xlsx"
     if (eq != std::string::npos) name = name.substr(eq + 1);
-    std::string data;
-    data.swap(container_);
+    ASSIGN_OR_RETURN(std::string_view data, container_.View());
+    // The container is released once extracted, whatever the outcome.
+    struct Release {
+      Spool* s;
+      ~Release() { s->Clear(); }
+    } release{&container_};
     return extract::ExtractBuffer(
         name, data, budgets, [&](const extract::Unit& u, const Status& err) -> Status {
           if (!err.ok()) return err.WithContext("cannot inspect " + u.path);
@@ -186,8 +196,8 @@ class DetectInspector : public Inspector {
   std::string unit_;
   std::string pending_;
   Mode mode_ = Mode::kNone;
-  std::string head_;       // first bytes of a unit, until its kind is known
-  std::string container_;  // a whole container unit, bounded by max_bytes
+  std::string head_;  // first bytes of a unit, until its kind is known
+  Spool container_;   // a whole container unit, bounded by max_bytes
   InspectionSummary summary_;
   int max_conf_ = -1;
 };
@@ -196,12 +206,11 @@ class DetectFactory : public InspectorFactory {
  public:
   DetectFactory(std::shared_ptr<const detect::RuleSet> rules, const HashKey& key)
       : rules_(std::move(rules)), key_(key) {}
-  Result<std::unique_ptr<Inspector>> New(const std::string& min_confidence,
-                                         uint64_t max_bytes) override {
+  Result<std::unique_ptr<Inspector>> New(const InspectOptions& io) override {
     detect::ScanOptions o;
-    ASSIGN_OR_RETURN(o.min_confidence, detect::ParseConfidence(min_confidence));
-    o.max_bytes = max_bytes;
-    return std::unique_ptr<Inspector>(std::make_unique<DetectInspector>(rules_, &key_, o));
+    ASSIGN_OR_RETURN(o.min_confidence, detect::ParseConfidence(io.min_confidence));
+    o.max_bytes = io.max_bytes;
+    return std::unique_ptr<Inspector>(std::make_unique<DetectInspector>(rules_, &key_, o, io));
   }
 
  private:

@@ -110,5 +110,53 @@ TEST(EgressDetectInspector, ExtractsZipUploads) {
   EXPECT_FALSE((*small)->Text(zip).ok());
 }
 
+// Containers wait whole for extraction; the shared memory budget decides
+// whether they wait in memory, in a temp file, or are refused.
+TEST(EgressDetectInspector, ContainerOverTheMemoryBudgetGoesToDiskOrFails) {
+  auto factory = NewDetectInspectorFactory(HashKey());
+  ASSERT_TRUE(factory.ok()) << factory.status().ToString();
+  std::mt19937 rng(5);
+  std::string csv = "氏名,個人番号\n";
+  for (int i = 0; i < 30; ++i) csv += "顧客" + std::to_string(i) + "," + MyNumber(rng) + "\n";
+  std::string zip = Zip("customers.csv", csv);
+  MemoryBudget budget(1 << 20);
+  ASSERT_TRUE(budget.TryReserve((1 << 20) - 100));  // other uploads hold nearly all of it
+  InspectOptions o;
+  o.memory = &budget;
+  o.spill_dir = ::testing::TempDir();
+  for (bool disk : {true, false}) {
+    o.disk_over_budget = disk;
+    auto ins = (*factory)->New(o);
+    ASSERT_TRUE(ins.ok());
+    ASSERT_TRUE((*ins)->BeginUnit("form:file file=export.zip").ok());
+    Status st;
+    for (size_t i = 0; i < zip.size() && st.ok(); i += 50)
+      st = (*ins)->Text(std::string_view(zip).substr(i, 50));
+    if (disk) {
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      auto s = (*ins)->Finish();
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      EXPECT_EQ(s->types["jp.my_number"], 30u);
+    } else {
+      EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+      EXPECT_NE(st.message().find("over_memory_budget: block"), std::string::npos);
+    }
+    (*ins).reset();
+    EXPECT_EQ(budget.used(), (1u << 20) - 100) << "reservations returned, disk " << disk;
+  }
+  // With room in the budget the container is held in memory, and the
+  // reservation is returned after extraction.
+  budget.Release((1 << 20) - 100);
+  auto ins = (*factory)->New(o);
+  ASSERT_TRUE(ins.ok());
+  ASSERT_TRUE((*ins)->BeginUnit("form:file file=export.zip").ok());
+  ASSERT_TRUE((*ins)->Text(zip).ok());
+  EXPECT_GT(budget.used(), 0u);
+  auto s = (*ins)->Finish();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->types["jp.my_number"], 30u);
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 }  // namespace
 }  // namespace mamori::egress

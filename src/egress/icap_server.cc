@@ -19,6 +19,7 @@
 
 #include "egress/body_decoder.h"
 #include "egress/decision.h"
+#include "egress/memory_budget.h"
 #include "egress/spool.h"
 #include "egress/volume.h"
 
@@ -169,8 +170,8 @@ class IcapServer::Impl {
       : opt_(std::move(o)),
         io_(opt_.threads),
         acceptor_(io_),
-        volume_(opt_.clock),
-        decider_(&volume_),
+        own_volume_(opt_.volume ? nullptr : std::make_unique<VolumeTracker>(opt_.clock)),
+        decider_(opt_.volume ? opt_.volume : own_volume_.get()),
         reload_timer_(io_) {
     if (!opt_.new_event_id) opt_.new_event_id = RandomEventId;
   }
@@ -234,6 +235,7 @@ class IcapServer::Impl {
     s.errors = errors_;
     s.aborted = aborted_;
     s.refused_connections = refused_;
+    s.held_bytes = memory_.used();
     return s;
   }
 
@@ -514,6 +516,7 @@ class IcapServer::Impl {
     ex.method = have_req ? http_req.method : "";
     ex.host = have_req ? RequestHost(http_req) : "";
     ex.category = &p.Classify(ex.host, &ex.site);
+    memory_.set_limit(p.settings.memory_budget_bytes);
     std::string username(FindHeader(req.headers, "X-Client-Username").value_or(""));
     if (username.empty()) {
       username = std::string(FindHeader(req.headers, "X-Authenticated-User").value_or(""));
@@ -605,7 +608,8 @@ class IcapServer::Impl {
         co_return co_await Send206(c, req, p, head);
       }
       // Echo: read everything into the spool, then send it back.
-      Spool spool(p.settings.spool_memory_bytes, p.settings.spool_max_bytes, opt_.spool_dir);
+      Spool spool(p.settings.spool_memory_bytes, p.settings.spool_max_bytes, opt_.spool_dir,
+                  &memory_, ex.category->disk_over_budget);
       auto on_data = [&](std::string_view d) { return spool.Append(d); };
       auto r = co_await ReadBody(c, on_data);
       if (!r.io_ok) co_return false;
@@ -629,12 +633,20 @@ class IcapServer::Impl {
     }
 
     // 4. Inspect: stream the body through decoders into the engine and the spool.
-    Spool spool(p.settings.spool_memory_bytes, p.settings.spool_max_bytes, opt_.spool_dir);
+    Spool spool(p.settings.spool_memory_bytes, p.settings.spool_max_bytes, opt_.spool_dir, &memory_,
+                ex.category->disk_over_budget);
     std::unique_ptr<Inspector> inspector;
     std::unique_ptr<BodyDecoder> decoder;
     Status inspect_status;
     {
-      auto ins = opt_.inspectors->New(p.settings.min_confidence, p.settings.inspect_max_bytes);
+      InspectOptions io;
+      io.min_confidence = p.settings.min_confidence;
+      io.max_bytes = p.settings.inspect_max_bytes;
+      io.memory_limit = p.settings.spool_memory_bytes;
+      io.memory = &memory_;
+      io.disk_over_budget = ex.category->disk_over_budget;
+      io.spill_dir = opt_.spool_dir;
+      auto ins = opt_.inspectors->New(io);
       if (!ins.ok()) {
         inspect_status = ins.status();
       } else {
@@ -765,8 +777,9 @@ class IcapServer::Impl {
   ServerOptions opt_;
   net::io_context io_;
   tcp::acceptor acceptor_;
-  VolumeTracker volume_;
+  std::unique_ptr<VolumeTracker> own_volume_;
   Decider decider_;
+  MemoryBudget memory_{256ull << 20};  // limit follows settings.memory_budget
   net::steady_timer reload_timer_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

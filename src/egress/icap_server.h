@@ -27,6 +27,7 @@
 #include "egress/icap_protocol.h"
 #include "egress/inspector.h"
 #include "egress/policy.h"
+#include "egress/volume.h"
 
 namespace mamori::egress {
 
@@ -40,6 +41,10 @@ struct ServerOptions {
   InspectorFactory* inspectors = nullptr;  // required
   AuditSink* audit = nullptr;              // required
   Alerter* alerter = nullptr;              // optional
+  // Cumulative cap state. Production passes a journaled tracker
+  // (VolumeTracker::Open) so a restart keeps the windows; nullptr = a private
+  // in-memory tracker (tests).
+  VolumeTracker* volume = nullptr;
   const Clock* clock = &Clock::Real();
   std::function<std::string()> new_event_id;  // default: 10 random base32 chars
   std::string spool_dir = "/var/tmp";
@@ -52,6 +57,7 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t connections = 0, transactions = 0, options = 0, allowed = 0, blocked = 0, errors = 0,
            aborted = 0, refused_connections = 0;
+  uint64_t held_bytes = 0;  // body bytes held in memory now (settings.memory_budget)
 };
 
 class IcapServer {

@@ -49,7 +49,7 @@ class FakeInspector : public Inspector {
 
 class FakeFactory : public InspectorFactory {
  public:
-  Result<std::unique_ptr<Inspector>> New(const std::string&, uint64_t) override {
+  Result<std::unique_ptr<Inspector>> New(const InspectOptions&) override {
     auto f = std::make_unique<FakeInspector>();
     f->fail_ = fail;
     return std::unique_ptr<Inspector>(std::move(f));
@@ -58,8 +58,9 @@ class FakeFactory : public InspectorFactory {
 };
 
 const char kPolicy[] = R"(
-settings: {preview_bytes: 1024, spool_memory_bytes: 64KiB, spool_max_bytes: 8MiB}
+settings: {preview_bytes: 1024, spool_memory_bytes: 64KiB, spool_max_bytes: 8MiB, memory_budget: 100KiB}
 categories:
+  strict: {uploads: inspect, over_memory_budget: block, domains: [strict.test]}
   unknown: {uploads: inspect, content: {block_types: [jp.my_number], max_individuals: 100}}
   personal_storage: {uploads: block, domains: [gigafile.nu]}
   downloads: {uploads: inspect, inspect_downloads: true, domains: [dl.test], content: {block_types: [jp.my_number]}}
@@ -516,6 +517,71 @@ TEST_F(EgressIcapServer, ManyConcurrentConnections) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 200);
   EXPECT_GE(server_->stats().connections, 40u);
+}
+
+// Content-Encoding that cannot be decoded cannot be inspected: blocked.
+TEST_F(EgressIcapServer, UnknownContentEncodingFailsClosed) {
+  for (const char* enc : {"zstd", "compress", "gzip, br"}) {
+    Client c(server_->port());
+    std::string http =
+        "POST http://files.example.org/up HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: " +
+        std::string(enc) + "\r\nContent-Length: 4\r\n\r\n";
+    ASSERT_TRUE(c.Send(Reqmod(http, "abcd", 1024, true)));
+    Response r = c.Read();
+    ASSERT_TRUE(r.ok) << enc;
+    EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u) << enc;
+    EXPECT_NE(r.http_head.find("X-Mamori-Reason: inspection_failed"), std::string::npos) << enc;
+    auto recs = audit_.records();
+    ASSERT_FALSE(recs.empty());
+    EXPECT_NE(recs.back().extra["detail"].get<std::string>().find("cannot be inspected"),
+              std::string::npos);
+  }
+}
+
+// Bodies held for their verdict share settings.memory_budget (100 KiB here).
+// While another upload holds it: an "over_memory_budget: disk" category
+// spools to a temp file and passes; a "block" category fails closed.
+TEST_F(EgressIcapServer, MemoryBudgetSpillsToDiskOrBlocksPerCategory) {
+  // A holds 60,000 bytes in memory and waits (no zero chunk yet).
+  Client a(server_->port());
+  std::string big(60'000, 'a');
+  std::string msg = Reqmod(Post("http://files.example.org/a", big.size()), big, -1, false);
+  std::string last = "0\r\n\r\n";
+  ASSERT_TRUE(a.Send(msg.substr(0, msg.size() - last.size())));
+  for (int i = 0; i < 500 && server_->stats().held_bytes < 60'000; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(server_->stats().held_bytes, 60'000u);
+  // B (50,000 bytes) does not fit in what is left: unknown goes to disk...
+  std::string mid(50'000, 'b');
+  Client b(server_->port());
+  ASSERT_TRUE(b.Send(Reqmod(Post("http://files.example.org/b", mid.size()), mid, -1, false)));
+  Response rb = b.Read();
+  ASSERT_TRUE(rb.ok);
+  EXPECT_EQ(rb.status_line, "ICAP/1.0 200 OK");
+  EXPECT_EQ(rb.body, mid);
+  // ...and the strict category refuses to hold it.
+  Client s(server_->port());
+  ASSERT_TRUE(s.Send(Reqmod(Post("http://up.strict.test/s", mid.size()), mid, -1, false)));
+  Response rs = s.Read();
+  ASSERT_TRUE(rs.ok);
+  EXPECT_EQ(rs.http_head.rfind("HTTP/1.1 403", 0), 0u);
+  EXPECT_NE(rs.http_head.find("X-Mamori-Reason: inspection_failed"), std::string::npos);
+  auto recs = audit_.records();
+  ASSERT_FALSE(recs.empty());
+  EXPECT_NE(recs.back().extra["detail"].get<std::string>().find("over_memory_budget"),
+            std::string::npos);
+  // A small strict upload still fits.
+  ASSERT_TRUE(
+      s.Send(Reqmod(Post("http://up.strict.test/s", 100), std::string(100, 's'), -1, false)));
+  EXPECT_EQ(s.Read().status_line, "ICAP/1.0 200 OK");
+  // A finishes; every reservation is returned.
+  ASSERT_TRUE(a.Send(last));
+  Response ra = a.Read();
+  EXPECT_EQ(ra.body, big);
+  for (int i = 0; i < 500 && server_->stats().held_bytes > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(server_->stats().held_bytes, 0u);
 }
 
 }  // namespace

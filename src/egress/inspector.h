@@ -9,6 +9,7 @@
 #include "common/redact.h"
 #include "common/status.h"
 #include "egress/body_decoder.h"
+#include "egress/memory_budget.h"
 
 namespace mamori::egress {
 
@@ -27,11 +28,30 @@ class Inspector : public ContentSink {
   virtual Result<InspectionSummary> Finish() = 0;
 };
 
+struct InspectOptions {
+  std::string min_confidence = "medium";
+  uint64_t max_bytes = 1ull << 30;  // decoded bytes, and one container's size
+  // A container (zip, Office, PDF) is held whole until extraction: in memory
+  // up to memory_limit bytes while `memory` has room, else in an unlinked
+  // temp file in spill_dir (memory-mapped for extraction), or, with
+  // disk_over_budget false, inspection fails (ResourceExhausted).
+  uint64_t memory_limit = 8ull << 20;
+  MemoryBudget* memory = nullptr;  // nullptr: no shared budget
+  bool disk_over_budget = true;
+  std::string spill_dir = "/var/tmp";
+};
+
 class InspectorFactory {
  public:
   virtual ~InspectorFactory() = default;
-  virtual Result<std::unique_ptr<Inspector>> New(const std::string& min_confidence,
-                                                 uint64_t max_bytes) = 0;
+  virtual Result<std::unique_ptr<Inspector>> New(const InspectOptions& options) = 0;
+  // Shorthand without a shared memory budget.
+  Result<std::unique_ptr<Inspector>> New(const std::string& min_confidence, uint64_t max_bytes) {
+    InspectOptions o;
+    o.min_confidence = min_confidence;
+    o.max_bytes = max_bytes;
+    return New(o);
+  }
 };
 
 // The production factory, backed by the detection engine (mamori_detect).

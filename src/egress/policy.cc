@@ -135,11 +135,12 @@ struct Merger {
   }
 
   Status Settings(const YAML::Node& n, const std::string& f) {
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"preview_bytes", "spool_memory_bytes", "spool_max_bytes",
-                               "inspect_max_bytes", "max_connections", "options_ttl",
-                               "idle_timeout", "min_confidence", "help_desk", "help_desk_ja"},
-                              f + ": settings"));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"preview_bytes", "spool_memory_bytes", "spool_max_bytes", "inspect_max_bytes",
+                   "memory_budget", "max_connections", "options_ttl", "idle_timeout",
+                   "min_confidence", "help_desk", "help_desk_ja"},
+                  f + ": settings"));
     for (const auto& kv : n) {
       std::string k = kv.first.as<std::string>();
       std::string where = f + ": settings." + k;
@@ -154,6 +155,9 @@ struct Merger {
         ASSIGN_OR_RETURN(s.spool_max_bytes, ParseSize(kv.second, where));
       } else if (k == "inspect_max_bytes") {
         ASSIGN_OR_RETURN(s.inspect_max_bytes, ParseSize(kv.second, where));
+      } else if (k == "memory_budget") {
+        ASSIGN_OR_RETURN(s.memory_budget_bytes, ParseSize(kv.second, where));
+        if (s.memory_budget_bytes < (64 << 10)) return InvalidArgument(where + ": at least 64KiB");
       } else if (k == "max_connections") {
         ASSIGN_OR_RETURN(uint64_t v, ParseSize(kv.second, where));
         if (v == 0 || v > 100000) return InvalidArgument(where + ": must be 1..100000");
@@ -180,10 +184,11 @@ struct Merger {
 
   Status CategoryNode(const std::string& name, const YAML::Node& n, const std::string& f) {
     std::string where = f + ": categories." + name;
-    RETURN_IF_ERROR(CheckKeys(n,
-                              {"description", "domains", "uploads", "inspect_downloads",
-                               "max_upload_bytes", "on_error", "content", "tenant_headers"},
-                              where));
+    RETURN_IF_ERROR(
+        CheckKeys(n,
+                  {"description", "domains", "uploads", "inspect_downloads", "max_upload_bytes",
+                   "on_error", "over_memory_budget", "content", "tenant_headers"},
+                  where));
     if (name.empty() || name.size() > 64) return InvalidArgument(where + ": bad category name");
     Category& c = GetCategory(name);
     for (const auto& kv : n) {
@@ -226,6 +231,15 @@ struct Merger {
           c.fail_closed = false;
         } else {
           return InvalidArgument(w + ": must be block (fail closed) or allow (fail open)");
+        }
+      } else if (k == "over_memory_budget") {
+        std::string v = kv.second.as<std::string>("");
+        if (v == "disk") {
+          c.disk_over_budget = true;
+        } else if (v == "block") {
+          c.disk_over_budget = false;
+        } else {
+          return InvalidArgument(w + ": must be disk (hold in a temp file) or block (fail closed)");
         }
       } else if (k == "content") {
         RETURN_IF_ERROR(CheckKeys(kv.second, {"block_types", "max_individuals"}, w));

@@ -36,6 +36,9 @@ struct Category {
   bool inspect_downloads = false;  // RESPMOD bodies are inspected too
   uint64_t max_upload_bytes = 0;   // per request; 0 = no limit
   bool fail_closed = true;         // on internal error or exceeded budget: block
+  // When settings.memory_budget is used up by other uploads: hold this body
+  // in a temp file (true, `over_memory_budget: disk`) or block it (false).
+  bool disk_over_budget = true;
   ContentRules content;
   std::vector<TenantRule> tenant_headers;
 };
@@ -56,6 +59,8 @@ struct Settings {
   uint64_t spool_memory_bytes = 8ull << 20;  // body kept in memory up to this
   uint64_t spool_max_bytes = 1ull << 30;     // then a temp file up to this
   uint64_t inspect_max_bytes = 1ull << 30;   // decoded bytes inspected per body
+  // Bodies and containers held in memory by all transactions together.
+  uint64_t memory_budget_bytes = 256ull << 20;
   uint32_t max_connections = 1000;
   uint32_t options_ttl_seconds = 60;
   int64_t idle_timeout_seconds = 120;
