@@ -136,12 +136,16 @@ class ScannerImpl final : public Scanner {
   }
 
   ~ScannerImpl() override {
-    if (stream_) hs_close_stream(stream_, scratch_, nullptr, nullptr);
+    if (stream_) hs_close_stream(stream_, nullptr, nullptr, nullptr);  // no callback: no scratch
   }
 
-  Status Init() {
-    // Scratch is needed only during a scan call, so one per thread serves every
-    // scanner on that thread; allocating it per stream cost ~150 µs each.
+  // Scratch is needed only during a scan call, so one per thread serves every
+  // scanner on that thread; allocating it per stream cost ~150 µs each. It is
+  // looked up at every call, not kept: a scanner may be fed from another
+  // thread than the one that created it (an ICAP transaction is a coroutine
+  // that resumes on any I/O thread), and keeping the creator's scratch made
+  // two threads scan with one scratch ("Vectorscan stream scan failed").
+  Result<hs_scratch_t*> ThreadScratch() {
     thread_local struct ScratchCache {
       hs_scratch_t* scratch = nullptr;
       ~ScratchCache() {
@@ -150,7 +154,12 @@ class ScannerImpl final : public Scanner {
     } cache;
     if (hs_alloc_scratch(rs_.db, &cache.scratch) != HS_SUCCESS)
       return Internal("Vectorscan scratch allocation failed");
-    scratch_ = cache.scratch;
+    return cache.scratch;
+  }
+
+  Status Init() {
+    // Allocated now, so the first scan call does not pay for it.
+    if (auto scratch = ThreadScratch(); !scratch.ok()) return scratch.status();
     if (hs_open_stream(rs_.db, 0, &stream_) != HS_SUCCESS)
       return Internal("Vectorscan stream open failed");
     return Status::Ok();
@@ -167,12 +176,14 @@ class ScannerImpl final : public Scanner {
     // Scan in slices so a huge chunk cannot grow the match lists unboundedly.
     // data_end_ only ever covers bytes Vectorscan has seen.
     constexpr size_t kSlice = 4 << 20;
+    auto scratch = ThreadScratch();
+    if (!scratch.ok()) return error_ = scratch.status();
     for (size_t off = 0; off < chunk.size(); off += kSlice) {
       size_t len = std::min(kSlice, chunk.size() - off);
       buf_.append(chunk.substr(off, len));
       view_ = buf_;
       data_end_ += len;
-      if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, scratch_,
+      if (hs_scan_stream(stream_, chunk.data() + off, static_cast<unsigned>(len), 0, *scratch,
                          &OnMatch, this) != HS_SUCCESS) {
         return error_ = Internal("Vectorscan stream scan failed");
       }
@@ -186,7 +197,9 @@ class ScannerImpl final : public Scanner {
     if (!error_.ok()) return error_;
     if (finished_) return Status::Ok();
     finished_ = true;
-    if (hs_close_stream(stream_, scratch_, &OnMatch, this) != HS_SUCCESS)
+    auto scratch = ThreadScratch();
+    if (!scratch.ok()) return error_ = scratch.status();
+    if (hs_close_stream(stream_, *scratch, &OnMatch, this) != HS_SUCCESS)
       return error_ = Internal("Vectorscan stream close failed");
     stream_ = nullptr;
     Process(/*finishing=*/true);
@@ -203,10 +216,12 @@ class ScannerImpl final : public Scanner {
     borrowed_ = true;
     view_ = text;
     constexpr size_t kSlice = 4 << 20;
+    auto scratch = ThreadScratch();
+    if (!scratch.ok()) return error_ = scratch.status();
     for (size_t off = 0; off < text.size(); off += kSlice) {
       size_t len = std::min(kSlice, text.size() - off);
       data_end_ += len;
-      if (hs_scan_stream(stream_, text.data() + off, static_cast<unsigned>(len), 0, scratch_,
+      if (hs_scan_stream(stream_, text.data() + off, static_cast<unsigned>(len), 0, *scratch,
                          &OnMatch, this) != HS_SUCCESS) {
         return error_ = Internal("Vectorscan stream scan failed");
       }
@@ -960,7 +975,6 @@ class ScannerImpl final : public Scanner {
   ScanOptions opt_;
   ValidatorContext vctx_;
   std::vector<bool> enabled_;
-  hs_scratch_t* scratch_ = nullptr;
   hs_stream_t* stream_ = nullptr;
   Status error_;
   bool finished_ = false;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "detect/detect.h"
 
 namespace mamori::detect {
@@ -71,6 +73,44 @@ TEST_F(ScannerTest, ValueSplitAcrossChunksIsFound) {
     EXPECT_EQ(f[0].line, 2u);
     EXPECT_EQ(f[1].type, "email");
     EXPECT_EQ(f[1].line, 3u);
+  }
+}
+
+// A scanner is used by one thread at a time, but not always the thread that
+// created it (egress feeds it from a coroutine that resumes on any I/O
+// thread). Two scanners created on one thread and fed on two others at once
+// must not share Vectorscan scratch.
+TEST_F(ScannerTest, ScannersCreatedOnOneThreadFedOnOthers) {
+  std::string block;
+  while (block.size() < 64 * 1024) block += "会議の議事録です。個人番号: 4652-8126-6333\n";
+  std::vector<std::unique_ptr<Scanner>> scanners;
+  for (int i = 0; i < 2; ++i) {
+    auto sc = Scanner::Create(rules_, key_, {});
+    ASSERT_TRUE(sc.ok());
+    scanners.push_back(std::move(sc).value());
+  }
+  Status results[2];
+  size_t found[2] = {0, 0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      Status st;
+      for (int n = 0; n < 40 && st.ok(); ++n) {
+        st = scanners[i]->Feed(block);
+        found[i] += scanners[i]->TakeFindings().size();
+      }
+      if (st.ok()) st = scanners[i]->Finish();
+      found[i] += scanners[i]->TakeFindings().size();
+      results[i] = st;
+    });
+  }
+  for (auto& t : threads) t.join();
+  size_t per_block = 0;
+  for (size_t p = block.find("4652"); p != std::string::npos; p = block.find("4652", p + 1))
+    ++per_block;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_EQ(found[i], 40 * per_block) << i;
   }
 }
 
