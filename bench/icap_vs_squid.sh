@@ -31,7 +31,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   squid_stop_all
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -79,8 +79,12 @@ categories:
 caps:
   - {name: hourly, per: user_destination, window: 1h, max_bytes: 1000GB, categories: [unknown]}
 POL
+# As deployed: the shared audit log (group commit) and the cap journal, both
+# synced before an upload is let go.
+"$MAMORI" audit keygen --out "$WORK/keys" >/dev/null
 "$MAMORI" icap --listen "127.0.0.1:$MAMORI_PORT" --policy "$WORK/policy" --threads 2 \
-  --audit-jsonl "$WORK/audit.jsonl" --hash-key "$WORK/hash.key" --spool-dir "$WORK" \
+  --audit-log "$WORK/audit.log" --audit-key "$WORK/keys/audit_signing.key" \
+  --hash-key "$WORK/hash.key" --spool-dir "$WORK" \
   --cap-journal "$WORK/caps.journal" --no-syslog 2>"$WORK/mamori.log" & PIDS+=($!)
 
 # c-icap echo.
@@ -218,5 +222,13 @@ for label, base, col, unit in mixes:
 errs = sum(int(x[1]) for x in v)
 if errs: print(f"WARNING: {errs} requests failed (a block by mamori counts as a failure; see the audit log)")
 PY
-blocked=$(grep -c '"result":"block"' "$WORK/audit.jsonl" 2>/dev/null || true)
-echo "mamori audit: $(wc -l < "$WORK/audit.jsonl") decisions, ${blocked:-0} blocked"
+"$MAMORI" audit export --log "$WORK/audit.log" > "$WORK/audit.jsonl"
+python3 - "$WORK/audit.jsonl" <<'PY'
+import collections, json, sys
+c = collections.Counter()
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["component"] != "egress": continue
+    c[(r["result"], r["reason"], r["extra"].get("detail", "")[:120])] += 1
+print("mamori audit:", ", ".join(f"{n} x {k[0]}/{k[1]}" + (f" ({k[2]})" if k[0] != "allow" else "") for k, n in c.most_common()))
+PY

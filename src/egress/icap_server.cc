@@ -775,11 +775,12 @@ class IcapServer::Impl {
   }
 
   ServerOptions opt_;
+  // Before io_: coroutine frames destroyed with io_ release their spools here.
+  MemoryBudget memory_{256ull << 20};  // limit follows settings.memory_budget
   net::io_context io_;
   tcp::acceptor acceptor_;
   std::unique_ptr<VolumeTracker> own_volume_;
   Decider decider_;
-  MemoryBudget memory_{256ull << 20};  // limit follows settings.memory_budget
   net::steady_timer reload_timer_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

@@ -81,6 +81,11 @@ TEST(EgressPolicy, ErrorsNameTheFileAndKey) {
                 .find("nope"),
             std::string::npos);
   EXPECT_NE(bad("categories: [").find("syntax"), std::string::npos);
+  EXPECT_NE(bad("categories: {unknown: {over_memory_budget: swap}}")
+                .find("categories.unknown.over_memory_budget: must be disk"),
+            std::string::npos);
+  EXPECT_NE(bad("settings: {memory_budget: 1KiB}\ncategories: {unknown: {}}").find("64KiB"),
+            std::string::npos);
   auto twice = ParsePolicy({{"a.yaml", "categories: {unknown: {uploads: allow}}"},
                             {"b.yaml", "categories: {unknown: {uploads: block}}"}});
   EXPECT_FALSE(twice.ok());
@@ -104,6 +109,14 @@ TEST(EgressPolicy, ShippedPolicyLoads) {
   EXPECT_EQ((*p)->Classify("mail.google.com").name, "webmail");
   EXPECT_EQ((*p)->Classify("login.microsoftonline.com").name, "approved");
   EXPECT_EQ((*p)->Classify("intranet.example").name, "unknown");
+  EXPECT_EQ((*p)->settings.memory_budget_bytes, 256ull << 20);
+  EXPECT_TRUE((*p)->Classify("intranet.example").disk_over_budget);
+  auto strict = ParsePolicy({{"s.yaml",
+                              "settings: {memory_budget: 1GiB}\n"
+                              "categories: {unknown: {over_memory_budget: block}}"}});
+  ASSERT_TRUE(strict.ok()) << strict.status().ToString();
+  EXPECT_EQ((*strict)->settings.memory_budget_bytes, 1ull << 30);
+  EXPECT_FALSE((*strict)->Classify("x.test").disk_over_budget);
 }
 
 TEST(EgressPolicy, StoreReloadsAndKeepsOldOnError) {
