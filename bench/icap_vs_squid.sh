@@ -10,7 +10,9 @@
 # mamori adds to small requests.
 # Usage: bench/icap_vs_squid.sh [BUILD_DIR]   (root; squid-openssl and c-icap)
 # Env: DOCS (uploads per document kind, default 20), DOC_MB (size, default 8),
-#      FORMS (default 1000), PARALLEL (default 4).
+#      FORMS (default 1000), PARALLEL (default 4), CAPS (1, default: the policy
+#      has a volume cap, so every upload is also synced to the cap journal;
+#      0: no cap, to see what the journal costs), MAMORI_THREADS (default 2).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +22,7 @@ DOCS=${DOCS:-20}
 DOC_MB=${DOC_MB:-8}
 FORMS=${FORMS:-1000}
 PARALLEL=${PARALLEL:-4}
+CAPS=${CAPS:-1}
 WORK=$(mktemp -d /tmp/mamori-icap-bench.XXXXXX)
 chmod 755 "$WORK"
 . "$ROOT/tests/egress/squid_lib.sh"
@@ -76,13 +79,15 @@ categories:
   personal_storage: {uploads: block}
   webmail: {uploads: inspect}
   unknown: {uploads: inspect, content: {block_types: [jp.my_number], max_individuals: 50}}
-caps:
-  - {name: hourly, per: user_destination, window: 1h, max_bytes: 1000GB, categories: [unknown]}
 POL
+if [ "$CAPS" = 1 ]; then
+  printf 'caps:\n  - {name: hourly, per: user_destination, window: 1h, max_bytes: 1000GB, categories: [unknown]}\n' \
+    >> "$WORK/policy/policy.yaml"
+fi
 # As deployed: the shared audit log (group commit) and the cap journal, both
 # synced before an upload is let go.
 "$MAMORI" audit keygen --out "$WORK/keys" >/dev/null
-"$MAMORI" icap --listen "127.0.0.1:$MAMORI_PORT" --policy "$WORK/policy" --threads 2 \
+"$MAMORI" icap --listen "127.0.0.1:$MAMORI_PORT" --policy "$WORK/policy" --threads "${MAMORI_THREADS:-2}" \
   --audit-log "$WORK/audit.log" --audit-key "$WORK/keys/audit_signing.key" \
   --hash-key "$WORK/hash.key" --spool-dir "$WORK" \
   --cap-journal "$WORK/caps.journal" --no-syslog 2>"$WORK/mamori.log" & PIDS+=($!)
@@ -193,7 +198,7 @@ p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float
 print(f"{len(lat)} {errors[0]} {wall:.3f} {len(lat) * len(body) / wall / 1e6:.1f} {len(lat) / wall:.1f} {p(0.5):.2f} {p(0.99):.2f} {len(body)}")
 PY
 
-echo "icap_vs_squid: $DOCS x ${DOC_MB} MB prose, $DOCS x ${DOC_MB} MB CSV, $FORMS form posts; $PARALLEL in parallel; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "icap_vs_squid: caps $CAPS; $DOCS x ${DOC_MB} MB prose, $DOCS x ${DOC_MB} MB CSV, $FORMS form posts; $PARALLEL in parallel; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 declare -A RES
 for mix in prose csv form; do
   count=$DOCS; [ "$mix" = form ] && count=$FORMS

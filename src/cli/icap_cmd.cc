@@ -26,6 +26,7 @@ struct IcapArgs {
   bool no_syslog = false;
   std::string spool_dir = "/var/tmp";
   std::string cap_journal = "/var/lib/mamori/egress-caps.journal";
+  int64_t cap_journal_sync_ms = 100;
   bool audit_bodyless = false;
   bool check = false;
 };
@@ -105,6 +106,7 @@ int RunIcap(const IcapArgs& a) {
 
   egress::VolumeJournalOptions vo;
   vo.path = a.cap_journal;
+  vo.sync_interval_ms = a.cap_journal_sync_ms;
   auto volume = egress::VolumeTracker::Open(&Clock::Real(), vo);
   if (!volume.ok()) {
     PrintError("cannot open the cap journal (--cap-journal): " + volume.status().ToString());
@@ -170,6 +172,12 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("--cap-journal", args->cap_journal,
                   "Append-only file that keeps the cumulative caps across restarts")
       ->capture_default_str();
+  cmd->add_option("--cap-journal-sync-ms", args->cap_journal_sync_ms,
+                  "fdatasync the cap journal per batch within this many ms (0: before each "
+                  "upload is let go; a crash or kill -9 loses nothing either way, a power loss "
+                  "at most this window)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
   cmd->add_flag("--audit-bodyless", args->audit_bodyless,
                 "Also audit allowed requests without a body (GET, CONNECT)");
   cmd->add_flag("--check", args->check, "Validate the policy and exit");

@@ -7,7 +7,10 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <thread>
 
 namespace mamori::egress {
 namespace {
@@ -134,7 +137,11 @@ struct VolumeTracker::Journal {
   Status failed;
   // Guarded by sync_mu.
   std::mutex sync_mu;
-  uint64_t durable_seq = 0;
+  uint64_t durable_seq = 0;  // written (and synced, with sync_interval_ms 0)
+  bool dirty = false;        // written but not synced yet
+  bool stop = false;
+  std::condition_variable sync_cv;
+  std::thread syncer;
   uint64_t file_bytes = 0;
   uint64_t compact_at = 0;
   ~Journal() {
@@ -145,7 +152,43 @@ struct VolumeTracker::Journal {
 VolumeTracker::VolumeTracker(const Clock* clock, size_t max_keys)
     : clock_(clock), max_keys_(max_keys) {}
 
-VolumeTracker::~VolumeTracker() = default;
+VolumeTracker::~VolumeTracker() {
+  if (!journal_ || !journal_->syncer.joinable()) return;
+  {
+    std::lock_guard<std::mutex> sl(journal_->sync_mu);
+    journal_->stop = true;
+  }
+  journal_->sync_cv.notify_all();
+  journal_->syncer.join();
+}
+
+// Batched fdatasync for sync_interval_ms > 0.
+void VolumeTracker::SyncLoop() {
+  Journal& j = *journal_;
+  std::unique_lock<std::mutex> sl(j.sync_mu);
+  while (true) {
+    j.sync_cv.wait_for(sl, std::chrono::milliseconds(j.opt.sync_interval_ms),
+                       [&] { return j.stop; });
+    if (j.dirty) {
+      j.dirty = false;
+      // Sync a duplicate without the lock, so appends do not wait for the
+      // disk. If a compaction replaces the file meanwhile, it synced the new
+      // one itself; syncing the old one is harmless.
+      int fd = ::dup(j.fd);
+      sl.unlock();
+      Status st =
+          fd >= 0 ? SyncFd(fd, j.opt.path)
+                  : Unavailable("cannot dup the cap journal: " + std::string(std::strerror(errno)));
+      if (fd >= 0) ::close(fd);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        j.failed = st;
+      }
+      sl.lock();
+    }
+    if (j.stop) return;
+  }
+}
 
 Result<std::unique_ptr<VolumeTracker>> VolumeTracker::Open(const Clock* clock,
                                                            const VolumeJournalOptions& options,
@@ -252,6 +295,10 @@ Result<std::unique_ptr<VolumeTracker>> VolumeTracker::Open(const Clock* clock,
   j->compact_at = options.compact_min_bytes;
   t->journal_ = std::move(j);
   if (t->journal_->file_bytes > t->journal_->compact_at) RETURN_IF_ERROR(t->Compact());
+  if (options.sync_interval_ms > 0) {
+    VolumeTracker* raw = t.get();
+    t->journal_->syncer = std::thread([raw] { raw->SyncLoop(); });
+  }
   return t;
 }
 
@@ -370,7 +417,7 @@ Status VolumeTracker::Sync(uint64_t seq) {
     upto = j.appended_seq;
   }
   Status st = WriteAll(j.fd, buf, j.opt.path);
-  if (st.ok()) st = SyncFd(j.fd, j.opt.path);
+  if (st.ok() && j.opt.sync_interval_ms <= 0) st = SyncFd(j.fd, j.opt.path);
   if (!st.ok()) {
     std::lock_guard<std::mutex> l(mu_);
     j.failed = st;
@@ -378,6 +425,7 @@ Status VolumeTracker::Sync(uint64_t seq) {
   }
   j.file_bytes += buf.size();
   j.durable_seq = upto;
+  j.dirty = j.opt.sync_interval_ms > 0;
   if (j.file_bytes > j.compact_at) return CompactLocked();
   return Status::Ok();
 }
@@ -447,6 +495,7 @@ Status VolumeTracker::CompactLocked() {
   j.file_bytes = snap.size();
   j.compact_at = std::max<uint64_t>(j.opt.compact_min_bytes, 2 * snap.size());
   j.durable_seq = upto;
+  j.dirty = false;  // the new file was synced
   return Status::Ok();
 }
 

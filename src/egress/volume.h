@@ -7,11 +7,13 @@
 //
 // Persistence: a tracker opened with a journal (VolumeTracker::Open) appends
 // every recorded addition to an append-only file and returns from CheckAndAdd
-// only once it is durable (write + fdatasync, shared by concurrent callers).
-// A restart, or kill -9, therefore never forgets what a user already sent
-// within the window. The file is compacted (rewritten from the live windows,
-// then renamed over) when it grows, so its size follows the active windows.
-// Format and failure handling: docs/egress.md "Cap persistence".
+// only once it is written there. A restart, a crash or kill -9 therefore never
+// forgets what a user already sent within the window (written bytes survive
+// the process). fdatasync, for power loss, runs either before CheckAndAdd
+// returns (sync_interval_ms 0; shared by concurrent callers) or for every
+// batch of decisions at most sync_interval_ms later (a background thread). The file is compacted
+// (rewritten from the live windows, then renamed over) when it grows, so its size follows the
+// active windows. Format and failure handling: docs/egress.md "Cap persistence".
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,10 @@ struct VolumeJournalOptions {
   // Hard budget: if the live windows alone need more, additions fail
   // (ResourceExhausted) and the caller blocks.
   uint64_t max_file_bytes = 256ull << 20;
+  // 0: fdatasync before each CheckAndAdd returns (group commit; costs a sync
+  // per upload). N > 0: fdatasync each batch of decisions within N ms, so a
+  // power loss (not a crash or kill -9) can lose the last N ms of counts.
+  int64_t sync_interval_ms = 100;
 };
 
 class VolumeTracker {
@@ -107,6 +113,7 @@ class VolumeTracker {
   void AddLocked(const std::string& key, int64_t window, int64_t second, uint64_t bytes,
                  uint64_t individuals);
   Status Sync(uint64_t seq);
+  void SyncLoop();
   Status CompactLocked();  // sync_mu_ held
 
   const Clock* clock_;

@@ -81,6 +81,44 @@ class EgressVolumeJournal : public ::testing::Test {
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? std::move(t).value() : nullptr;
   }
+  void KillMidStream() {
+    // The child records 1,000-byte uploads and acknowledges each one on a pipe
+    // only after CheckAndAdd returned; the parent kills it mid-stream.
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      auto t = VolumeTracker::Open(&clock_, opt_);
+      if (!t.ok()) ::_exit(3);
+      std::vector<CapCheck> c = {{"k", 3600, 0, 0, "k"}};
+      for (int i = 0; i < 1'000'000; ++i) {
+        if (!(*t)->CheckAndAdd(c, 1000, 0).ok()) ::_exit(4);
+        char b = 1;
+        if (::write(fds[1], &b, 1) != 1) ::_exit(5);
+      }
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    uint64_t acked = 0;
+    char b;
+    while (acked < 300 && ::read(fds[0], &b, 1) == 1) ++acked;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    while (::read(fds[0], &b, 1) == 1) ++acked;  // acks written before the kill
+    ::close(fds[0]);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
+    ASSERT_GE(acked, 300u);
+    auto t = OpenOk();
+    ASSERT_TRUE(t);
+    uint64_t bytes = t->Usage("k", 3600).bytes;
+    // Every acknowledged upload is there; at most one more (recorded, killed
+    // before its ack).
+    EXPECT_GE(bytes, acked * 1000);
+    EXPECT_LE(bytes, (acked + 1) * 1000);
+  }
   std::filesystem::path dir_;
   VolumeJournalOptions opt_;
   FakeClock clock_{1'700'000'000'000'000};
@@ -119,42 +157,14 @@ TEST_F(EgressVolumeJournal, ChunksSplitAcrossARestartAreStillSummed) {
 }
 
 TEST_F(EgressVolumeJournal, SurvivesKill9) {
-  // The child records 1,000-byte uploads and acknowledges each one on a pipe
-  // only after CheckAndAdd returned; the parent kills it mid-stream.
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    auto t = VolumeTracker::Open(&clock_, opt_);
-    if (!t.ok()) ::_exit(3);
-    std::vector<CapCheck> c = {{"k", 3600, 0, 0, "k"}};
-    for (int i = 0; i < 1'000'000; ++i) {
-      if (!(*t)->CheckAndAdd(c, 1000, 0).ok()) ::_exit(4);
-      char b = 1;
-      if (::write(fds[1], &b, 1) != 1) ::_exit(5);
-    }
-    ::_exit(0);
+  // Both sync modes: written records survive the process even before the
+  // batched fdatasync.
+  for (int64_t interval : {int64_t{0}, int64_t{100}}) {
+    SCOPED_TRACE("sync_interval_ms " + std::to_string(interval));
+    opt_.sync_interval_ms = interval;
+    std::filesystem::remove(opt_.path);
+    KillMidStream();
   }
-  ::close(fds[1]);
-  uint64_t acked = 0;
-  char b;
-  while (acked < 300 && ::read(fds[0], &b, 1) == 1) ++acked;
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  while (::read(fds[0], &b, 1) == 1) ++acked;  // acks written before the kill
-  ::close(fds[0]);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
-  ASSERT_GE(acked, 300u);
-  auto t = OpenOk();
-  ASSERT_TRUE(t);
-  uint64_t bytes = t->Usage("k", 3600).bytes;
-  // Every acknowledged upload is there; at most one more (recorded, killed
-  // before its ack).
-  EXPECT_GE(bytes, acked * 1000);
-  EXPECT_LE(bytes, (acked + 1) * 1000);
 }
 
 TEST_F(EgressVolumeJournal, TornTailIsDroppedDamageInsideIsDataLoss) {
