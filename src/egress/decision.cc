@@ -123,9 +123,11 @@ PreAction Decider::PreBody(const Policy& policy, const Exchange& ex, Verdict* v)
       if (!st.ok()) {
         v->block = true;
         v->alert = true;
-        v->reason =
-            st.code() == StatusCode::kResourceExhausted ? "inspection_failed" : "volume_cap";
-        v->limit = caps[idx].max_bytes;
+        // Only a cap that was reached is "volume_cap"; a full tracker or a
+        // cap journal that cannot be written is a failure to decide.
+        bool cap = st.code() == StatusCode::kPermissionDenied;
+        v->reason = cap ? "volume_cap" : "inspection_failed";
+        v->limit = cap ? caps[idx].max_bytes : 0;
         v->detail = st.message();
         return PreAction::kBlock;
       }
@@ -182,8 +184,9 @@ Verdict Decider::PostBody(const Policy& policy, const Exchange& ex, uint64_t bod
     if (!st.ok()) {
       v.block = true;
       v.alert = true;
-      v.reason = st.code() == StatusCode::kResourceExhausted ? "inspection_failed" : "volume_cap";
-      v.limit = idx < caps.size() ? caps[idx].max_bytes : 0;
+      bool cap = st.code() == StatusCode::kPermissionDenied;  // else: tracker or journal failed
+      v.reason = cap ? "volume_cap" : "inspection_failed";
+      v.limit = cap && idx < caps.size() ? caps[idx].max_bytes : 0;
       v.detail = st.message();
       return v;
     }

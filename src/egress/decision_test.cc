@@ -1,6 +1,11 @@
 #include "egress/decision.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 namespace mamori::egress {
 namespace {
@@ -127,6 +132,38 @@ TEST_F(EgressDecision, BlockPageHasEventIdBothLanguagesAndEscapes) {
   EXPECT_NE(page.body.find("My Number"), std::string::npos);
   EXPECT_EQ(page.body.find("<script>"), std::string::npos);
   EXPECT_NE(page.body.find("&lt;script&gt;"), std::string::npos);
+}
+
+// A cap journal that cannot be written blocks uploads that count against a
+// cap, as a failure to decide (not as "cap reached"), and keeps blocking.
+TEST_F(EgressDecision, CapJournalWriteFailureBlocksAsInspectionFailed) {
+  std::string dir = ::testing::TempDir() + "decision_journal_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  VolumeJournalOptions o;
+  o.path = dir + "/caps.journal";
+  o.sync_interval_ms = 0;
+  auto tracker = VolumeTracker::Open(&clock_, o);
+  ASSERT_TRUE(tracker.ok()) << tracker.status().ToString();
+  Decider d(tracker->get());
+  // The file may not grow past its header: the next append fails (EFBIG).
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit tiny = old;
+  tiny.rlim_cur = std::filesystem::file_size(o.path);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  Verdict v = d.PostBody(*policy_, Ex("upload.example.com"), 100, InspectionSummary{});
+  Verdict again = d.PostBody(*policy_, Ex("upload.example.com"), 100, InspectionSummary{});
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(v.block);
+  EXPECT_EQ(v.reason, "inspection_failed");
+  EXPECT_NE(v.detail.find("cap journal"), std::string::npos) << v.detail;
+  EXPECT_TRUE(again.block);  // failed journal stays failed until restart
+  EXPECT_EQ(again.reason, "inspection_failed");
+  tracker->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
