@@ -144,8 +144,18 @@ with open(f"{work}/records.json.gz", "wb") as f:
 with open(f"{work}/clean.json.gz", "wb") as f:
     f.write(gzip.compress(json.dumps({"items": [{"sku": f"A-{i}", "qty": i} for i in range(200)]}).encode()))
 PY
+# Brotli bodies (Debian's python3-brotli is for the system Python).
+/usr/bin/python3 - "$WORK" <<'PY' || { echo "python3-brotli is not installed (scripts/deps/egress.txt)"; exit 1; }
+import brotli, gzip, sys
+work = sys.argv[1]
+for name in ("records", "clean"):
+    with open(f"{work}/{name}.json.gz", "rb") as f:
+        data = gzip.decompress(f.read())
+    with open(f"{work}/{name}.json.br", "wb") as f:
+        f.write(brotli.compress(data))
+PY
 truncate -s 50MB "$WORK/chunk.bin"  # 50,000,000 bytes, like a GigaFile chunk
-chmod 644 "$WORK"/*.csv "$WORK"/*.bin "$WORK"/*.xlsx "$WORK"/*.zip "$WORK"/*.gz
+chmod 644 "$WORK"/*.csv "$WORK"/*.bin "$WORK"/*.xlsx "$WORK"/*.zip "$WORK"/*.gz "$WORK"/*.br
 
 audit_field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$WORK/audit.jsonl')]; print(json.dumps([x for x in r if x['event_id']=='$1']))"; }
 
@@ -238,6 +248,17 @@ code=$("${CURL[@]}" -o "$WORK/r8.json" -w '%{http_code}' -H 'Content-Type: appli
   "https://uploads.example-unknown.test:$TARGET_PORT/api/items" || true)
 got=$(python3 -c "import json; print(json.load(open('$WORK/r8.json'))['sha256'])" 2>/dev/null || true)
 if [ "$code" = 200 ] && [ "$got" = "$want" ]; then pass "clean gzip JSON passes, still compressed and byte-identical"; else fail "clean gzip JSON: $code"; fi
+# The same with Content-Encoding: br.
+code=$("${CURL[@]}" -o "$WORK/r8.html" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: br' --data-binary "@$WORK/records.json.br" \
+  "https://uploads.example-unknown.test:$TARGET_PORT/api/records-br" || true)
+if [ "$code" = 403 ] && grep -q 'sensitive_content' "$WORK/r8.html"; then pass "brotli JSON with My Numbers blocked"; else fail "brotli JSON with My Numbers: got $code"; fi
+want=$(sha256sum "$WORK/clean.json.br" | cut -d' ' -f1)
+code=$("${CURL[@]}" -o "$WORK/r8.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: br' --data-binary "@$WORK/clean.json.br" \
+  "https://uploads.example-unknown.test:$TARGET_PORT/api/items-br" || true)
+got=$(python3 -c "import json; print(json.load(open('$WORK/r8.json'))['sha256'])" 2>/dev/null || true)
+if [ "$code" = 200 ] && [ "$got" = "$want" ]; then pass "clean brotli JSON passes byte-identical"; else fail "clean brotli JSON: $code"; fi
 # An encoding mamori cannot decode is not inspected, so it is blocked.
 code=$("${CURL[@]}" -o "$WORK/r8.html" -w '%{http_code}' -H 'Content-Type: application/json' \
   -H 'Content-Encoding: zstd' --data-binary '{"a":1}' \
