@@ -23,6 +23,9 @@ DOC_MB=${DOC_MB:-8}
 FORMS=${FORMS:-1000}
 PARALLEL=${PARALLEL:-4}
 CAPS=${CAPS:-1}
+if [ "$DOCS" -lt "$PARALLEL" ] || [ "$FORMS" -lt "$PARALLEL" ]; then
+  echo "DOCS ($DOCS) and FORMS ($FORMS) must be at least PARALLEL ($PARALLEL)"; exit 2
+fi
 WORK=$(mktemp -d /tmp/mamori-icap-bench.XXXXXX)
 chmod 755 "$WORK"
 . "$ROOT/tests/egress/squid_lib.sh"
