@@ -29,7 +29,7 @@ class MetaStoreTest : public ::testing::Test {
 };
 
 TEST_F(MetaStoreTest, MigratesAndReopens) {
-  EXPECT_EQ(db_->schema_version(), 2);
+  EXPECT_EQ(db_->schema_version(), 3);
   ASSERT_TRUE(db_->PutMeta("k", std::string("a\0b", 3)).ok());
   db_.reset();
   auto again = OpenSqliteMetaStore((dir_ / "meta.db").string());
