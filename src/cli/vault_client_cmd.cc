@@ -584,7 +584,7 @@ void Setup(CLI::App& app, int* exit_code) {
   mv->add_option("folder", *folder, "folder id")->required();
   mv->add_option("name", *name, "file name")->required();
   mv->add_option("--to-folder", *to_folder, "target folder id (needs write access to both)");
-  mv->add_option("--name", *new_name, "new file name");
+  mv->add_option("--new-name", *new_name, "new file name");
   mv->callback([=] {
     json body = json::object();
     if (!to_folder->empty()) {

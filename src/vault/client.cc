@@ -324,9 +324,26 @@ Result<ClientResponse> UploadResumable(
     }
     return *r;  // refused
   }
+  bool tried = false;
   while (true) {
     auto done = json_call("POST", session + "/complete", {{"sha256", sha256}});
+    if (tried && done.ok() && done->status == 404) {
+      // An earlier completion may have been stored with its answer lost: the
+      // session is gone then, and the file has exactly this content.
+      auto ls = json_call("GET", "/v1/folders/" + UrlEncode(folder) + "/files", nullptr);
+      nlohmann::json lj =
+          ls.ok() ? nlohmann::json::parse(ls->body, nullptr, false) : nlohmann::json();
+      if (lj.is_object() && lj.contains("files") && lj["files"].is_array())
+        for (const auto& f : lj["files"])
+          if (f.value("name", "") == name && f.value("sha256", "") == sha256) {
+            ClientResponse ok = *ls;
+            ok.status = 201;
+            ok.body = f.dump();
+            return ok;
+          }
+    }
     if (done.ok() && done->status != 409 && done->status / 100 != 5) return *done;
+    tried = true;
     RETURN_IF_ERROR(retry(done.ok()
                               ? Unavailable("the vault answered " + std::to_string(done->status))
                               : done.status()));
