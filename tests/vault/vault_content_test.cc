@@ -580,6 +580,16 @@ TEST_F(VaultContentTest, ContainersAreLabelledByTheirExtractedText) {
   EXPECT_NE(refused.body.find("not inspected"), std::string::npos);
 }
 
+TEST_F(VaultContentTest, CsvUploadsAreLabelledWithTheirColumnHeaders) {
+  SetUpOrg();
+  // Names are only recognised with their column's header as context.
+  const std::string csv = "氏名,電話番号\n山田太郎,090-1234-5678\n佐藤花子,080-2345-6789\n";
+  auto as_csv = Put(alice_, alice_session_, "list.csv", csv);
+  ASSERT_EQ(as_csv.status, 201) << as_csv.body;
+  EXPECT_GT(J(as_csv)["label"]["types"].value("jp.person_name", 0), 0) << as_csv.body;
+  EXPECT_GE(J(as_csv)["label"]["individuals"].get<int>(), 2) << as_csv.body;
+}
+
 TEST_F(VaultContentTest, LabelPolicyKeepsMyNumberInsideItsFolder) {
   SetUpOrg();
   int64_t f2 = SecondFolder("rw");
