@@ -7,16 +7,33 @@ namespace mamori::vault::internal {
 using json = nlohmann::json;
 
 Labeler::Labeler(std::shared_ptr<const detect::RuleSet> rules, const HashKey& key, std::string name,
-                 uint64_t max_container_bytes)
+                 uint64_t max_container_bytes, std::atomic<uint64_t>* shared_in_use,
+                 uint64_t max_total_bytes)
     : rules_(std::move(rules)),
       key_(key),
       name_(std::move(name)),
-      max_container_bytes_(max_container_bytes) {
+      max_container_bytes_(max_container_bytes),
+      shared_in_use_(shared_in_use),
+      max_total_bytes_(max_total_bytes) {
   if (!rules_) {
     mode_ = Mode::kFailed;
     return;
   }
   persons_ = std::make_unique<detect::PersonCounter>(rules_);
+}
+
+Labeler::~Labeler() { Release(); }
+
+bool Labeler::Reserve(size_t n) {
+  if (!shared_in_use_) return true;
+  uint64_t now = shared_in_use_->fetch_add(n) + n;
+  reserved_ += n;
+  return now <= max_total_bytes_;
+}
+
+void Labeler::Release() {
+  if (shared_in_use_ && reserved_) shared_in_use_->fetch_sub(reserved_);
+  reserved_ = 0;
 }
 
 void Labeler::Fail(std::string reason) {
@@ -25,6 +42,7 @@ void Labeler::Fail(std::string reason) {
   scanner_.reset();
   std::string().swap(container_);
   std::string().swap(head_);
+  Release();
 }
 
 void Labeler::Record(std::string_view unit, const std::vector<detect::Finding>& f) {
@@ -49,6 +67,8 @@ void Labeler::Decide() {
     container_.swap(head);
     if (container_.size() > max_container_bytes_)
       Fail("container larger than the inspection budget");
+    else if (!Reserve(container_.size()))
+      Fail("the server's inspection memory is in use by other uploads");
     return;
   }
   detect::ScanOptions so;
@@ -88,6 +108,8 @@ void Labeler::Feed(std::string_view chunk) {
       if (container_.size() + chunk.size() > max_container_bytes_)
         return Fail("container larger than the inspection budget of " +
                     std::to_string(max_container_bytes_) + " bytes");
+      if (!Reserve(chunk.size()))
+        return Fail("the server's inspection memory is in use by other uploads");
       container_.append(chunk);
       return;
   }
@@ -107,6 +129,10 @@ json Labeler::Finish() {
     b.max_expanded_bytes = 4 * max_container_bytes_;
     std::string data;
     data.swap(container_);
+    struct ReleaseAtEnd {
+      Labeler* l;
+      ~ReleaseAtEnd() { l->Release(); }
+    } release{this};
     Status st = extract::ExtractBuffer(
         name_, data, b, [&](const extract::Unit& u, const Status& err) -> Status {
           if (!err.ok()) {

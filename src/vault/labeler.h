@@ -9,6 +9,7 @@
 // (member names can be personal data).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,8 +24,13 @@ class Labeler {
  public:
   // `rules` null: every label is {"scanned": false}. `name` picks the format
   // by extension for extraction only; it is not stored in the label.
+  // `shared_in_use` counts container bytes buffered by all labelers of the
+  // process; past `max_total_bytes` a container is not inspected (memory stays
+  // bounded however many uploads run at once).
   Labeler(std::shared_ptr<const detect::RuleSet> rules, const HashKey& key, std::string name,
-          uint64_t max_container_bytes);
+          uint64_t max_container_bytes, std::atomic<uint64_t>* shared_in_use = nullptr,
+          uint64_t max_total_bytes = 0);
+  ~Labeler();
   void Feed(std::string_view chunk);
   nlohmann::json Finish();
 
@@ -33,6 +39,8 @@ class Labeler {
   void Fail(std::string reason);
   void Record(std::string_view unit, const std::vector<detect::Finding>& f);
   void StreamText(std::string_view chunk);
+  bool Reserve(size_t n);
+  void Release();
 
   enum class Mode { kUndecided, kText, kContainer, kFailed };
   static constexpr size_t kMagic = 8;
@@ -49,6 +57,9 @@ class Labeler {
   int max_conf_ = -1;
   std::string incomplete_;
   bool extracted_ = false;
+  std::atomic<uint64_t>* shared_in_use_;
+  uint64_t max_total_bytes_;
+  uint64_t reserved_ = 0;
 };
 
 }  // namespace mamori::vault::internal

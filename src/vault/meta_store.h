@@ -271,6 +271,8 @@ class MetaStore {
                                int64_t expires_micros) = 0;
   virtual Status DeleteUpload(const std::string& id) = 0;
   virtual Result<std::vector<std::string>> ExpiredUploads(int64_t now) = 0;
+  // Unexpired sessions of a user (a budget on open uploads).
+  virtual Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) = 0;
 
   virtual Result<std::optional<std::string>> GetPolicy(const std::string& key) = 0;
   virtual Status PutPolicy(const std::string& key, const std::string& value_json) = 0;

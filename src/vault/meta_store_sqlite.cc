@@ -922,6 +922,13 @@ class SqliteMetaStore : public MetaStore {
     s.Bind(id);
     return s.Exec();
   }
+  Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT COUNT(*) FROM uploads WHERE user_id=? AND expires_micros>?");
+    s.Bind(user_id).Bind(now);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    return row ? s.Int(0) : int64_t{0};
+  }
   Result<std::vector<std::string>> ExpiredUploads(int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
     Stmt s(db_, "SELECT id FROM uploads WHERE expires_micros<=? ORDER BY id");

@@ -75,7 +75,9 @@ struct VaultOptions {
   int64_t upload_session_ttl_micros = 24LL * 3600 * 1000000;  // idle resumable uploads
   uint64_t upload_segment_bytes = 8 << 20;         // resumable uploads commit every segment
   uint64_t max_label_container_bytes = 256 << 20;  // zip/Office/PDF buffered for labels
-  uint64_t max_upload_bytes = uint64_t{1} << 40;   // 1 TiB
+  uint64_t max_label_buffer_total_bytes = uint64_t{1} << 30;  // all uploads at once
+  int max_upload_sessions_per_user = 8;
+  uint64_t max_upload_bytes = uint64_t{1} << 40;  // 1 TiB
   size_t max_json_bytes = 64 * 1024;
   int device_cert_days = 365;
   std::string pledge_version = "2026-1";

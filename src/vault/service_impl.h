@@ -468,7 +468,8 @@ struct Vault::Impl {
     return opt.data_dir + "/uploads" + (id.empty() ? "" : "/" + id);
   }
   std::mutex uploads_mu;
-  std::set<std::string> uploads_busy;  // sessions with a request in progress
+  std::set<std::string> uploads_busy;            // sessions with a request in progress
+  std::atomic<uint64_t> label_buffer_in_use{0};  // container bytes held by labelers
 
   Status Ok(Ctx& c, ResponseSink& out, const json& body, int status = 200) {
     RETURN_IF_ERROR(Allow(c));

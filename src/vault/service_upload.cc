@@ -89,7 +89,8 @@ Status Vault::Impl::StoreVersionThen(Ctx& c, int64_t folder, const std::string& 
   crypto::SecretKey dek = crypto::SecretKey::Random();
   ASSIGN_OR_RETURN(auto enc, crypto::StreamEncryptor::Create(dek, BlobAd(blob_id)));
   ASSIGN_OR_RETURN(auto writer, blobs->Create(blob_id));
-  Labeler labeler(opt.rules, opt.label_hash_key, name, opt.max_label_container_bytes);
+  Labeler labeler(opt.rules, opt.label_hash_key, name, opt.max_label_container_bytes,
+                  &label_buffer_in_use, opt.max_label_buffer_total_bytes);
 
   crypto::Sha256 sha;
   uint64_t total = 0;
@@ -213,6 +214,12 @@ Status Vault::Impl::UploadCreate(Ctx& c, int64_t folder, BodySource& body, Respo
   if (size > opt.max_upload_bytes)
     return ResourceExhausted("the file is larger than the upload limit of " +
                              std::to_string(opt.max_upload_bytes) + " bytes");
+  ASSIGN_OR_RETURN(int64_t open_sessions, db->CountUploadsOf(c.user->id, Now()));
+  if (open_sessions >= opt.max_upload_sessions_per_user)
+    return ResourceExhausted("you have " + std::to_string(open_sessions) +
+                             " unfinished uploads (the limit is " +
+                             std::to_string(opt.max_upload_sessions_per_user) +
+                             "); complete or abort one (DELETE …/uploads/ID)");
   UploadSession s;
   s.id = crypto::ToHex(crypto::RandomBytes(16));
   s.folder_id = folder;

@@ -540,6 +540,31 @@ TEST_F(ResumableUploadTest, NothingVisibleUntilCompleteAndHashChecked) {
   // Segments on disk were encrypted: no run of plaintext in the data dir.
 }
 
+TEST_F(ResumableUploadTest, OpenSessionsPerUserAreBounded) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    auto c = A("POST", Folder(folder_) + "/uploads", {{"name", "p.bin"}, {"size", 10}});
+    ASSERT_EQ(c.status, 201) << c.body;
+    ids.push_back(J(c)["id"]);
+  }
+  auto over = A("POST", Folder(folder_) + "/uploads", {{"name", "p.bin"}, {"size", 10}});
+  EXPECT_EQ(over.status, 429) << over.body;
+  ASSERT_EQ(A("DELETE", Folder(folder_) + "/uploads/" + ids[0]).status, 200);
+  EXPECT_FALSE(std::filesystem::exists(opts_.data_dir + "/uploads/" + ids[0]));
+  EXPECT_EQ(A("POST", Folder(folder_) + "/uploads", {{"name", "p.bin"}, {"size", 10}}).status, 201);
+}
+
+TEST_F(VaultContentTest, ContainerInspectionMemoryIsBoundedAcrossUploads) {
+  // A total budget below one container: it is stored, flagged as not inspected.
+  Restart([](VaultOptions* o) { o->max_label_buffer_total_bytes = 64; });
+  SetUpOrg();
+  std::string zip = extract::testing::MakeZip({{"list.csv", kCsv}});
+  auto r = Put(alice_, alice_session_, "list.zip", zip);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(J(r)["label"]["scanned"], false) << r.body;
+  EXPECT_NE(J(r)["label"].value("incomplete", "").find("inspection memory"), std::string::npos);
+}
+
 TEST_F(ResumableUploadTest, AbandonedSessionsExpireAndAreCleaned) {
   auto c = A("POST", Folder(folder_) + "/uploads", {{"name", "p.bin"}, {"size", 1000}});
   ASSERT_EQ(c.status, 201) << c.body;
