@@ -221,6 +221,7 @@ TEST_F(MetaStoreTest, GovernanceRulesOrgsAndApprovals) {
   auto c = OpenSqliteMetaStore(copy);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->GetApproval(id)->status, "used");
+}
 
 TEST_F(MetaStoreTest, LinksCountDownloadsAtomicallyAndRevokeAfterFailures) {
   Share link;

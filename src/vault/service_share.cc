@@ -36,7 +36,7 @@ Status Vault::Impl::CreateShare(Ctx& c, int64_t folder, const std::string& name,
       return InvalidArgument(std::string(key) + " must be a positive number of hours");
     return j[key].get<int64_t>();
   };
-  bool external = j.value("external", false);
+  bool external = j.contains("external") && j["external"] == true;
   json resp;
   if (!external) {
     int kinds = j.contains("group") + j.contains("user");
@@ -64,13 +64,16 @@ Status Vault::Impl::CreateShare(Ctx& c, int64_t folder, const std::string& name,
   } else {
     s.kind = "link";
     ASSIGN_OR_RETURN(json pol, PolicyObject("external_links"));
-    if (!pol.value("enabled", false))
+    if (!(pol.contains("enabled") && pol["enabled"] == true))
       return PermissionDenied(
           "external links are disabled by policy; share internally (--group/--user) or ask an "
           "admin");
     RETURN_IF_ERROR(CheckExternalLinkLabel(label));
-    int64_t max_days = pol.value("max_days", int64_t{7});
-    int64_t max_dl = pol.value("max_downloads", int64_t{10});
+    auto num = [&](const char* k, int64_t dflt) {
+      return pol.contains(k) && pol[k].is_number_integer() ? pol[k].get<int64_t>() : dflt;
+    };
+    int64_t max_days = num("max_days", 7);
+    int64_t max_dl = num("max_downloads", 10);
     if (!j.contains("expires_in_hours"))
       return InvalidArgument("an external link needs an expiry (expires_in_hours)");
     ASSIGN_OR_RETURN(int64_t h, hours("expires_in_hours"));
@@ -149,6 +152,7 @@ Status Vault::Impl::ListMyShares(Ctx& c, ResponseSink& out) {
     if (s.expires_micros != 0 && s.expires_micros <= Now()) continue;
     auto o = db->GetObject(s.object_id);
     if (!o.ok() || o->deleted_micros != 0) continue;
+    if (!FolderVisible(c, o->folder_id)) continue;  // contractors: their scope only
     ASSIGN_OR_RETURN(std::string name, names->Open(o->name_sealed, "obj:" + o->id));
     ASSIGN_OR_RETURN(ObjectVersion v, db->GetVersion(o->id, o->current_version));
     json j = ShareJson(s, *db);
@@ -200,7 +204,11 @@ Status Vault::Impl::GetShared(Ctx& c, int64_t id, ResponseSink& out) {
   c.rec.bytes = v.size;
   c.rec.labels = label;
   c.rec.extra["version"] = v.version;
+  // Contractors stay inside their scope, and bulk exports need their approval,
+  // through a share as through the folder.
+  RETURN_IF_ERROR(CheckOrgScope(c, o->folder_id));
   RETURN_IF_ERROR(CheckBudget(c, v, individuals));
+  RETURN_IF_ERROR(CheckBulkExport(c, o->folder_id, o->id, v, individuals));
   RETURN_IF_ERROR(StreamVersion(c, v, label, out));
   return Status::Ok();
 }
@@ -216,7 +224,7 @@ Status Vault::Impl::LinkDownload(Ctx& c, const std::string& token, ResponseSink&
   if (auto creator = db->GetUser(s->created_by); creator.ok())
     c.rec.extra["shared_by"] = creator->name;
   ASSIGN_OR_RETURN(json pol, PolicyObject("external_links"));
-  if (!pol.value("enabled", false))
+  if (!(pol.contains("enabled") && pol["enabled"] == true))
     return PermissionDenied("external links are disabled by policy");
   if (s->revoked_micros != 0) return PermissionDenied("the link was revoked");
   if (s->expires_micros <= Now()) return PermissionDenied("the link expired");
