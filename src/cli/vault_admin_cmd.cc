@@ -141,11 +141,18 @@ void Setup(CLI::App& app, int* exit_code) {
     }
   });
 
-  auto* policy = admin->add_subcommand("policy", "Policies: set download_budget|bulk_export JSON");
+  auto* policy = admin->add_subcommand(
+      "policy",
+      "Policies: get KEY | set KEY JSON (download_budget, bulk_export, trash, external_links, "
+      "labels)");
   policy->add_option("verb", *a1)->required();
   policy->add_option("key", *a2)->required();
-  policy->add_option("json", *a3)->required();
+  policy->add_option("json", *a3);
   policy->callback([=] {
+    if (*a1 == "get") {
+      *exit_code = AdminCall(*profile, "GET", "/v1/admin/policies/" + vault::UrlEncode(*a2));
+      return;
+    }
     json j = json::parse(*a3, nullptr, false);
     if (*a1 != "set" || !j.is_object()) {
       PrintError("admin policy: use `set download_budget '{\"device_per_hour\":{\"files\":100}}'`");
@@ -153,6 +160,18 @@ void Setup(CLI::App& app, int* exit_code) {
       return;
     }
     *exit_code = AdminCall(*profile, "PUT", "/v1/admin/policies/" + vault::UrlEncode(*a2), j);
+  });
+
+  auto* trash = admin->add_subcommand(
+      "trash", "Trash: purge (delete files in the trash longer than the retention)");
+  trash->add_option("verb", *a1)->required();
+  trash->callback([=] {
+    if (*a1 != "purge") {
+      PrintError("admin trash: use purge");
+      *exit_code = 2;
+      return;
+    }
+    *exit_code = AdminCall(*profile, "POST", "/v1/admin/trash/purge");
   });
 
   auto* keys = admin->add_subcommand("keys", "Keys: rotate (new KEK, re-wrap data keys)");

@@ -289,8 +289,12 @@ int Login(const std::string& profile_dir, const std::string& password_file, std:
 }
 
 // ---------------------------------------------------------------- put / get
+// Above this size `put` uses a resumable upload session, so a dropped
+// connection costs at most one segment instead of the whole transfer.
+constexpr uint64_t kResumableFrom = 16ull << 20;
+
 int Put(const std::string& profile_dir, const std::string& folder, const std::string& local,
-        std::string name) {
+        std::string name, bool single_request) {
   Profile p{profile_dir, {}};
   Status s = p.Load();
   if (!s.ok()) {
@@ -316,6 +320,40 @@ int Put(const std::string& profile_dir, const std::string& folder, const std::st
     h.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
   ::lseek(fd, 0, SEEK_SET);
+  std::string digest = h.FinishHex();
+  if (size >= kResumableFrom && !single_request) {
+    vault::ClientOptions o;
+    Status us = vault::ParseServerUrl(p.cfg.value("server", ""), &o.host, &o.port);
+    if (!us.ok()) {
+      ::close(fd);
+      PrintError(us.message());
+      return 2;
+    }
+    o.ca_path = p.Path("ca.crt");
+    o.cert_path = p.Path("device.crt");
+    o.key_path = p.Path("device.key");
+    auto r =
+        vault::UploadResumable(o, {{"authorization", "Bearer " + p.Session()}}, folder, name, size,
+                               digest, [&](uint64_t off, char* b, size_t n) -> Result<size_t> {
+                                 while (true) {
+                                   ssize_t k = ::pread(fd, b, n, static_cast<off_t>(off));
+                                   if (k < 0 && errno == EINTR) continue;
+                                   if (k < 0) return Unavailable(local + ": read failed");
+                                   return static_cast<size_t>(k);
+                                 }
+                               });
+    ::close(fd);
+    if (!r.ok()) {
+      PrintError(r.status().ToString());
+      return 2;
+    }
+    if (r->status != 201) return Report(*r);
+    json j = json::parse(r->body, nullptr, false);
+    std::cout << "stored " << name << " version " << j.value("version", 0) << " ("
+              << j.value("size", uint64_t{0}) << " bytes, resumable), label " << j["label"].dump()
+              << "\n";
+    return 0;
+  }
   auto c = Connect(p, true);
   if (!c.ok()) {
     ::close(fd);
@@ -323,7 +361,7 @@ int Put(const std::string& profile_dir, const std::string& folder, const std::st
     return 2;
   }
   std::map<std::string, std::string> hdr{{"authorization", "Bearer " + p.Session()},
-                                         {"x-mamori-sha256", h.FinishHex()}};
+                                         {"x-mamori-sha256", digest}};
   auto r = (*c)->Upload("PUT", FilesUrl(folder) + "/" + vault::UrlEncode(name), hdr, size,
                         [&](char* b, size_t n) -> Result<size_t> {
                           while (true) {
@@ -345,15 +383,24 @@ int Put(const std::string& profile_dir, const std::string& folder, const std::st
   return 0;
 }
 
+int GetUrl(const std::string& profile_dir, const std::string& target, const std::string& out);
+
 int Get(const std::string& profile_dir, const std::string& folder, const std::string& name,
         std::string out, const std::string& version) {
+  if (out.empty()) out = name;
+  std::string target = FilesUrl(folder) + "/" + vault::UrlEncode(name);
+  if (!version.empty()) target += "?version=" + version;
+  return GetUrl(profile_dir, target, out);
+}
+
+// Downloads `target` into `out` atomically (partial file, hash check, rename).
+int GetUrl(const std::string& profile_dir, const std::string& target, const std::string& out) {
   Profile p{profile_dir, {}};
   Status s = p.Load();
   if (!s.ok()) {
     PrintError(s.message());
     return 2;
   }
-  if (out.empty()) out = name;
   if (fs::exists(out)) {
     PrintError(out + " exists; choose another name with -o");
     return 2;
@@ -372,8 +419,6 @@ int Get(const std::string& profile_dir, const std::string& folder, const std::st
     return 2;
   }
   crypto::Sha256 h;
-  std::string target = FilesUrl(folder) + "/" + vault::UrlEncode(name);
-  if (!version.empty()) target += "?version=" + version;
   auto r = (*c)->Download(target, {{"authorization", "Bearer " + p.Session()}},
                           [&](std::string_view d) -> Status {
                             h.Update(d);
@@ -475,7 +520,10 @@ void Setup(CLI::App& app, int* exit_code) {
   put->add_option("folder", *folder, "folder id")->required();
   put->add_option("file", *local, "local file")->required();
   put->add_option("--name", *name, "name in the vault (default: the file's name)");
-  put->callback([=] { *exit_code = Put(*profile, *folder, *local, *name); });
+  auto single = std::make_shared<bool>(false);
+  put->add_flag("--single-request", *single,
+                "send large files in one request instead of a resumable upload session");
+  put->callback([=] { *exit_code = Put(*profile, *folder, *local, *name, *single); });
 
   auto* get = app.add_subcommand("get", "Download a file from a vault folder");
   add_profile(get);
@@ -501,6 +549,132 @@ void Setup(CLI::App& app, int* exit_code) {
   versions->callback([=] {
     *exit_code = CallAndPrint(*profile, "GET",
                               FilesUrl(*folder) + "/" + vault::UrlEncode(*name) + "/versions");
+  });
+
+  auto* trash_cmd = app.add_subcommand("trash", "List a folder's trash (deleted files)");
+  add_profile(trash_cmd);
+  trash_cmd->add_option("folder", *folder, "folder id")->required();
+  trash_cmd->callback(
+      [=] { *exit_code = CallAndPrint(*profile, "GET", "/v1/folders/" + *folder + "/trash"); });
+
+  auto* restore = app.add_subcommand(
+      "restore", "Bring a file back from the trash, or make an older version current");
+  add_profile(restore);
+  restore->add_option("folder", *folder, "folder id")->required();
+  restore->add_option("name", *name, "file name")->required();
+  restore->add_option("--version", *version, "the version to restore (see `mamori versions`)");
+  restore->callback([=] {
+    json body = json::object();
+    if (!version->empty()) {
+      if (version->find_first_not_of("0123456789") != std::string::npos) {
+        PrintError("--version must be a number");
+        *exit_code = 2;
+        return;
+      }
+      body["version"] = std::stoll(*version);
+    }
+    *exit_code = CallAndPrint(*profile, "POST",
+                              FilesUrl(*folder) + "/" + vault::UrlEncode(*name) + "/restore", body);
+  });
+
+  auto to_folder = std::make_shared<std::string>();
+  auto new_name = std::make_shared<std::string>();
+  auto* mv = app.add_subcommand("mv", "Rename a file or move it to another folder");
+  add_profile(mv);
+  mv->add_option("folder", *folder, "folder id")->required();
+  mv->add_option("name", *name, "file name")->required();
+  mv->add_option("--to-folder", *to_folder, "target folder id (needs write access to both)");
+  mv->add_option("--new-name", *new_name, "new file name");
+  mv->callback([=] {
+    json body = json::object();
+    if (!to_folder->empty()) {
+      if (to_folder->find_first_not_of("0123456789") != std::string::npos) {
+        PrintError("--to-folder must be a folder id");
+        *exit_code = 2;
+        return;
+      }
+      body["folder"] = std::stoll(*to_folder);
+    }
+    if (!new_name->empty()) body["name"] = *new_name;
+    *exit_code = CallAndPrint(*profile, "POST",
+                              FilesUrl(*folder) + "/" + vault::UrlEncode(*name) + "/move", body);
+  });
+
+  struct ShareArgs {
+    std::string group, user, password_file, expires_hours, max_downloads;
+    bool external = false, list = false;
+  };
+  auto sa = std::make_shared<ShareArgs>();
+  auto* share = app.add_subcommand(
+      "share", "Share a file read-only with a group or user, or as an external link");
+  add_profile(share);
+  share->add_option("folder", *folder, "folder id")->required();
+  share->add_option("name", *name, "file name")->required();
+  share->add_option("--group", sa->group, "share with this group");
+  share->add_option("--user", sa->user, "share with this member");
+  share->add_flag("--external", sa->external,
+                  "create an external link (needs policy external_links, expiry, password, limit)");
+  share->add_option("--expires-hours", sa->expires_hours, "hours until the share expires");
+  share->add_option("--max-downloads", sa->max_downloads, "download limit of an external link");
+  share->add_option("--password-file", sa->password_file,
+                    "external link password from a file (else $MAMORI_LINK_PASSWORD or a prompt)");
+  share->add_flag("--list", sa->list, "list the file's shares instead");
+  share->callback([=] {
+    std::string target = FilesUrl(*folder) + "/" + vault::UrlEncode(*name) + "/shares";
+    if (sa->list) {
+      *exit_code = CallAndPrint(*profile, "GET", target);
+      return;
+    }
+    json body = json::object();
+    auto number = [&](const std::string& v, const char* key, const char* flag) {
+      if (v.empty()) return true;
+      if (v.find_first_not_of("0123456789") != std::string::npos) {
+        PrintError(std::string(flag) + " must be a number");
+        return false;
+      }
+      body[key] = std::stoll(v);
+      return true;
+    };
+    if (!number(sa->expires_hours, "expires_in_hours", "--expires-hours") ||
+        !number(sa->max_downloads, "max_downloads", "--max-downloads")) {
+      *exit_code = 2;
+      return;
+    }
+    if (sa->external) {
+      body["external"] = true;
+      body["password"] =
+          ReadSecret(sa->password_file, "MAMORI_LINK_PASSWORD", "Link password (12+ characters): ");
+    } else if (!sa->group.empty()) {
+      body["group"] = sa->group;
+    } else if (!sa->user.empty()) {
+      body["user"] = sa->user;
+    } else {
+      PrintError("share: give --group G, --user U or --external");
+      *exit_code = 2;
+      return;
+    }
+    *exit_code = CallAndPrint(*profile, "POST", target, body);
+  });
+
+  auto share_id = std::make_shared<std::string>();
+  auto* shares = app.add_subcommand("shares", "List files shared with you; get or revoke a share");
+  add_profile(shares);
+  shares->add_option("verb", *share_id, "list (default) | get ID | revoke ID");
+  auto share_arg = std::make_shared<std::string>();
+  shares->add_option("id", *share_arg, "share id");
+  shares->add_option("-o,--output", *out, "local file for `get`");
+  shares->callback([=] {
+    if (share_id->empty() || *share_id == "list") {
+      *exit_code = CallAndPrint(*profile, "GET", "/v1/shares");
+    } else if (*share_id == "revoke" && !share_arg->empty()) {
+      *exit_code = CallAndPrint(*profile, "DELETE", "/v1/shares/" + vault::UrlEncode(*share_arg));
+    } else if (*share_id == "get" && !share_arg->empty()) {
+      *exit_code = GetUrl(*profile, "/v1/shares/" + vault::UrlEncode(*share_arg) + "/content",
+                          out->empty() ? "share-" + *share_arg : *out);
+    } else {
+      PrintError("shares: use list, get ID [-o FILE] or revoke ID");
+      *exit_code = 2;
+    }
   });
 
   auto dev_id = std::make_shared<std::string>();

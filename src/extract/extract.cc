@@ -218,6 +218,17 @@ Status ExtractBytes(Walk& walk, const std::string& path, std::string_view name,
 
 using internal::Walk;
 
+bool IsContainer(std::string_view head) {
+  auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
+  using namespace std::string_view_literals;
+  return starts("PK\x03\x04"sv) || starts("PK\x05\x06"sv) || starts("%PDF-"sv) ||
+         starts("\x1f\x8b"sv) || starts("7z\xBC\xAF\x27\x1C"sv) || starts("BZh"sv) ||
+         starts(
+             "\xFD"
+             "7zXZ"sv) ||
+         starts("\xD0\xCF\x11\xE0"sv);
+}
+
 Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets& budgets,
                      const Visitor& visit) {
   Walk walk(budgets, visit);

@@ -73,6 +73,12 @@ Status ExtractFile(const std::string& path, const Budgets& budgets, const Visito
 Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets& budgets,
                      const Visitor& visit);
 
+// Whether an input that starts with `head` (its first 8 bytes, or all of it if
+// shorter) is a container whose raw bytes hide its text: zip (and Office Open
+// XML), PDF, gzip, bzip2, xz, 7z or OLE2 (legacy Office). Such an input must be
+// extracted (ExtractBuffer / ExtractFile) before it is scanned.
+bool IsContainer(std::string_view head);
+
 // Decodes text of unknown encoding to UTF-8 (BOM, then uchardet, then a
 // Japanese-aware fallback). Sets *encoding to the detected name. Invalid
 // sequences become U+FFFD; binary data (not text) is kInvalidArgument.

@@ -10,7 +10,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <limits>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 namespace mamori::vault {
 
@@ -241,6 +244,110 @@ Result<ClientResponse> Client::Download(const std::string& target,
     }
   }
   return out;
+}
+
+Result<ClientResponse> UploadResumable(
+    const ClientOptions& options, const std::map<std::string, std::string>& headers,
+    const std::string& folder, const std::string& name, uint64_t size, const std::string& sha256,
+    const std::function<Result<size_t>(uint64_t, char*, size_t)>& read_at,
+    const ResumableUploadOptions& ro) {
+  const std::string base = "/v1/folders/" + UrlEncode(folder) + "/uploads";
+  auto json_call = [&](const std::string& method, const std::string& target,
+                       const nlohmann::json& body) -> Result<ClientResponse> {
+    ASSIGN_OR_RETURN(auto c, Client::Connect(options));
+    return c->Call(method, target, headers, body.is_null() ? "" : body.dump());
+  };
+  ASSIGN_OR_RETURN(ClientResponse created,
+                   json_call("POST", base, {{"name", name}, {"size", size}}));
+  if (created.status != 201) return created;
+  nlohmann::json cj = nlohmann::json::parse(created.body, nullptr, false);
+  if (!cj.is_object() || !cj.contains("id") || !cj["id"].is_string())
+    return DataLoss("the vault's answer to the upload request is not valid JSON");
+  const std::string session = base + "/" + cj["id"].get<std::string>();
+  uint64_t offset = 0;
+  int failures = 0;
+  Status last = Status::Ok();
+  auto retry = [&](Status why) -> Status {
+    if (getenv("MAMORI_DEBUG"))
+      fprintf(stderr, "upload retry at %llu: %s\n", static_cast<unsigned long long>(offset),
+              why.ToString().c_str());
+    last = std::move(why);
+    if (++failures > ro.max_retries)
+      return last.WithContext("the upload failed " + std::to_string(failures) +
+                              " times in a row; run the command again to start over");
+    std::this_thread::sleep_for(std::chrono::milliseconds(ro.retry_delay_ms * failures));
+    // Ask where the server is; it only counts durably stored bytes. While it
+    // still stores the dropped request ("busy"), wait for it to finish.
+    for (int i = 0; i < 40; ++i) {
+      auto st = json_call("GET", session, nullptr);
+      if (!st.ok()) return Status::Ok();  // still unreachable: the next attempt retries
+      if (st->status / 100 != 2) return Status::Ok();
+      nlohmann::json sj = nlohmann::json::parse(st->body, nullptr, false);
+      if (!sj.is_object()) return Status::Ok();
+      if (sj.contains("offset") && sj["offset"].is_number_unsigned())
+        offset = sj["offset"].get<uint64_t>();
+      if (!sj.value("busy", false)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(ro.retry_delay_ms));
+    }
+    return Status::Ok();
+  };
+  while (offset < size) {
+    uint64_t part = std::min<uint64_t>(ro.part_bytes, size - offset);
+    uint64_t pos = offset;
+    auto conn = Client::Connect(options);
+    if (!conn.ok()) {
+      RETURN_IF_ERROR(retry(conn.status()));
+      continue;
+    }
+    auto r = (*conn)->Upload("PUT", session + "?offset=" + std::to_string(offset), headers, part,
+                             [&](char* b, size_t n) -> Result<size_t> {
+                               size_t want =
+                                   static_cast<size_t>(std::min<uint64_t>(n, offset + part - pos));
+                               ASSIGN_OR_RETURN(size_t k, read_at(pos, b, want));
+                               pos += k;
+                               return k;
+                             });
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kDataLoss) return r.status();  // the local file changed
+      RETURN_IF_ERROR(retry(r.status()));
+      continue;
+    }
+    if (r->status == 200) {
+      nlohmann::json pj = nlohmann::json::parse(r->body, nullptr, false);
+      offset = pj.is_object() ? pj.value("offset", offset + part) : offset + part;
+      failures = 0;
+      continue;
+    }
+    if (r->status == 409 || r->status / 100 == 5) {  // busy, moved on, or unavailable
+      RETURN_IF_ERROR(retry(Unavailable("the vault answered " + std::to_string(r->status))));
+      continue;
+    }
+    return *r;  // refused
+  }
+  bool tried = false;
+  while (true) {
+    auto done = json_call("POST", session + "/complete", {{"sha256", sha256}});
+    if (tried && done.ok() && done->status == 404) {
+      // An earlier completion may have been stored with its answer lost: the
+      // session is gone then, and the file has exactly this content.
+      auto ls = json_call("GET", "/v1/folders/" + UrlEncode(folder) + "/files", nullptr);
+      nlohmann::json lj =
+          ls.ok() ? nlohmann::json::parse(ls->body, nullptr, false) : nlohmann::json();
+      if (lj.is_object() && lj.contains("files") && lj["files"].is_array())
+        for (const auto& f : lj["files"])
+          if (f.value("name", "") == name && f.value("sha256", "") == sha256) {
+            ClientResponse ok = *ls;
+            ok.status = 201;
+            ok.body = f.dump();
+            return ok;
+          }
+    }
+    if (done.ok() && done->status != 409 && done->status / 100 != 5) return *done;
+    tried = true;
+    RETURN_IF_ERROR(retry(done.ok()
+                              ? Unavailable("the vault answered " + std::to_string(done->status))
+                              : done.status()));
+  }
 }
 
 }  // namespace mamori::vault

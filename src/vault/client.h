@@ -60,6 +60,25 @@ class Client {
   std::unique_ptr<Impl> impl_;
 };
 
+// A resumable upload (issue 4) into folder `folder` as `name`: creates an
+// upload session, sends the content in requests of up to `part_bytes`, and
+// after a failed request (dropped connection, timeout, 5xx) reconnects, asks
+// the server for its committed offset and continues from there, up to
+// `max_retries` times in a row. Completes with `sha256` (hex of the whole
+// content), so the server refuses a corrupted result. `read_at(offset, buf,
+// n)` reads local content at `offset` (0 = end). Returns the server's final
+// answer; a refusal (4xx) is returned at once, never retried.
+struct ResumableUploadOptions {
+  uint64_t part_bytes = uint64_t{256} << 20;
+  int max_retries = 8;
+  int retry_delay_ms = 500;
+};
+Result<ClientResponse> UploadResumable(
+    const ClientOptions& options, const std::map<std::string, std::string>& headers,
+    const std::string& folder, const std::string& name, uint64_t size, const std::string& sha256,
+    const std::function<Result<size_t>(uint64_t offset, char* buf, size_t n)>& read_at,
+    const ResumableUploadOptions& resumable = {});
+
 // Percent-encodes a path segment (RFC 3986 unreserved kept).
 std::string UrlEncode(std::string_view s);
 

@@ -136,6 +136,41 @@ struct Approval {
   int64_t expires_micros = 0;  // decided + duration once approved
 };
 
+// A read-only grant on one file (issue 4): internal to a group or a user, or
+// an external link (token hash, Argon2id password, expiry, download limit).
+struct Share {
+  int64_t id = 0;
+  std::string object_id;
+  std::string kind;  // group | user | link
+  int64_t group_id = 0;
+  int64_t user_id = 0;
+  std::string token_hash;      // links only
+  std::string password_hash;   // links only (Argon2id)
+  int64_t expires_micros = 0;  // 0 = no expiry (internal shares only)
+  int64_t max_downloads = 0;   // links only
+  int64_t downloads = 0;
+  int64_t failed_passwords = 0;
+  int64_t created_by = 0;
+  int64_t created_micros = 0;
+  int64_t revoked_micros = 0;  // 0 = live
+};
+
+// A resumable upload (issue 4): content arrives in encrypted segments under
+// DATA/uploads/<id>/ and becomes a version only on completion.
+struct UploadSession {
+  std::string id;
+  int64_t folder_id = 0;
+  std::string name_sealed;  // sealed with AD "upload:<id>"
+  std::string name_tag;
+  int64_t user_id = 0;
+  int64_t device_id = 0;
+  std::string wrapped_key;  // the session's segment key, wrapped by the KEK
+  uint64_t size = 0;        // declared total size
+  uint64_t committed = 0;   // bytes durably received
+  int64_t created_micros = 0;
+  int64_t expires_micros = 0;
+};
+
 class MetaStore {
  public:
   virtual ~MetaStore() = default;
@@ -200,6 +235,44 @@ class MetaStore {
   // Objects in the trash since before `cutoff`; their rows are removed and
   // their blob ids returned for deletion.
   virtual Result<std::vector<std::string>> PurgeTrash(int64_t cutoff_micros) = 0;
+  // Objects of every folder in the trash since before `cutoff` (for the audit
+  // record of a purge).
+  virtual Result<std::vector<Object>> TrashedBefore(int64_t cutoff_micros) = 0;
+  virtual Result<Object> GetObject(const std::string& object_id) = 0;
+  // Makes `version` current and takes the object out of the trash.
+  virtual Status SetCurrentVersion(const std::string& object_id, int64_t version) = 0;
+  // Renames or moves an object; AlreadyExists if the target name is taken
+  // (also by a file in the trash).
+  virtual Status MoveObject(const std::string& object_id, int64_t folder_id,
+                            const std::string& name_sealed, const std::string& name_tag) = 0;
+
+  // Shares. Purging an object from the trash deletes its shares.
+  virtual Result<int64_t> CreateShare(const Share& s) = 0;
+  virtual Result<Share> GetShare(int64_t id) = 0;
+  virtual Result<Share> GetShareByToken(const std::string& token_hash) = 0;
+  virtual Result<std::vector<Share>> ListSharesOfObject(const std::string& object_id) = 0;
+  // Live internal shares to the user or one of `groups`.
+  virtual Result<std::vector<Share>> ListSharesTo(int64_t user_id,
+                                                  const std::vector<int64_t>& groups) = 0;
+  virtual Status RevokeShare(int64_t id, int64_t now) = 0;
+  // Counts one link download atomically; FailedPrecondition if the link is
+  // revoked, expired or at its limit.
+  virtual Status CountLinkDownload(int64_t id, int64_t now) = 0;
+  // Counts a wrong link password; at `max` failures the link is revoked.
+  // Returns the failures so far.
+  virtual Result<int64_t> CountLinkPasswordFailure(int64_t id, int64_t max, int64_t now) = 0;
+
+  // Upload sessions.
+  virtual Status CreateUpload(const UploadSession& u) = 0;
+  virtual Result<UploadSession> GetUpload(const std::string& id) = 0;
+  // Moves the committed offset forward (and the expiry); FailedPrecondition
+  // if `from` is not the current offset (a concurrent writer).
+  virtual Status AdvanceUpload(const std::string& id, uint64_t from, uint64_t to,
+                               int64_t expires_micros) = 0;
+  virtual Status DeleteUpload(const std::string& id) = 0;
+  virtual Result<std::vector<std::string>> ExpiredUploads(int64_t now) = 0;
+  // Unexpired sessions of a user (a budget on open uploads).
+  virtual Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) = 0;
 
   virtual Result<std::optional<std::string>> GetPolicy(const std::string& key) = 0;
   virtual Status PutPolicy(const std::string& key, const std::string& value_json) = 0;

@@ -1,6 +1,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 
@@ -94,6 +95,20 @@ CREATE TABLE approvals(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
   decided_micros INTEGER NOT NULL DEFAULT 0, expires_micros INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX approvals_requester ON approvals(requester_id, kind, status);
 )sql",
+    // 3: shares and links, resumable upload sessions (vault content features).
+    R"sql(
+CREATE TABLE shares(id INTEGER PRIMARY KEY, object_id TEXT NOT NULL, kind TEXT NOT NULL,
+  group_id INTEGER NOT NULL DEFAULT 0, user_id INTEGER NOT NULL DEFAULT 0, token_hash TEXT UNIQUE,
+  password_hash TEXT NOT NULL DEFAULT '', expires_micros INTEGER NOT NULL DEFAULT 0,
+  max_downloads INTEGER NOT NULL DEFAULT 0, downloads INTEGER NOT NULL DEFAULT 0,
+  failed_passwords INTEGER NOT NULL DEFAULT 0, created_by INTEGER NOT NULL,
+  created_micros INTEGER NOT NULL, revoked_micros INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX shares_object ON shares(object_id);
+CREATE TABLE uploads(id TEXT PRIMARY KEY, folder_id INTEGER NOT NULL, name_sealed BLOB NOT NULL,
+  name_tag TEXT NOT NULL, user_id INTEGER NOT NULL, device_id INTEGER NOT NULL,
+  wrapped_key BLOB NOT NULL, size INTEGER NOT NULL, committed INTEGER NOT NULL DEFAULT 0,
+  created_micros INTEGER NOT NULL, expires_micros INTEGER NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -162,6 +177,30 @@ constexpr const char* kVersionCols =
     "object_id, version, blob_id, wrapped_key, size, sha256, label, created_micros, created_by";
 constexpr const char* kObjectCols =
     "id, folder_id, name_sealed, name_tag, current_version, deleted_micros";
+
+constexpr const char* kShareCols =
+    "id, object_id, kind, group_id, user_id, COALESCE(token_hash,''), password_hash, "
+    "expires_micros, max_downloads, downloads, failed_passwords, created_by, created_micros, "
+    "revoked_micros";
+
+Share ReadShare(Stmt& s) {
+  Share x;
+  x.id = s.Int(0);
+  x.object_id = s.Text(1);
+  x.kind = s.Text(2);
+  x.group_id = s.Int(3);
+  x.user_id = s.Int(4);
+  x.token_hash = s.Text(5);
+  x.password_hash = s.Text(6);
+  x.expires_micros = s.Int(7);
+  x.max_downloads = s.Int(8);
+  x.downloads = s.Int(9);
+  x.failed_passwords = s.Int(10);
+  x.created_by = s.Int(11);
+  x.created_micros = s.Int(12);
+  x.revoked_micros = s.Int(13);
+  return x;
+}
 
 User ReadUser(Stmt& s) {
   User u;
@@ -672,6 +711,11 @@ class SqliteMetaStore : public MetaStore {
               "deleted_micros<>0 AND deleted_micros<?)");
       d1.Bind(cutoff);
       RETURN_IF_ERROR(d1.Exec());
+      Stmt d0(db_,
+              "DELETE FROM shares WHERE object_id IN (SELECT id FROM objects WHERE "
+              "deleted_micros<>0 AND deleted_micros<?)");
+      d0.Bind(cutoff);
+      RETURN_IF_ERROR(d0.Exec());
       Stmt d2(db_, "DELETE FROM objects WHERE deleted_micros<>0 AND deleted_micros<?");
       d2.Bind(cutoff);
       return d2.Exec();
@@ -682,6 +726,220 @@ class SqliteMetaStore : public MetaStore {
     }
     RETURN_IF_ERROR(ExecSql("COMMIT"));
     return blobs;
+  }
+
+  Result<std::vector<Object>> TrashedBefore(int64_t cutoff) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kObjectCols +
+                 " FROM objects WHERE deleted_micros<>0 AND deleted_micros<? ORDER BY rowid")
+                    .c_str());
+    s.Bind(cutoff);
+    std::vector<Object> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReadObject(s));
+    }
+    return out;
+  }
+  Result<Object> GetObject(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kObjectCols + " FROM objects WHERE id=?").c_str());
+    s.Bind(id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no such file");
+    return ReadObject(s);
+  }
+  Status SetCurrentVersion(const std::string& id, int64_t version) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "UPDATE objects SET current_version=?, deleted_micros=0 WHERE id=? AND EXISTS "
+           "(SELECT 1 FROM versions WHERE object_id=? AND version=?)");
+    s.Bind(version).Bind(id).Bind(id).Bind(version);
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1) return NotFound("no such version of this file");
+    return Status::Ok();
+  }
+  Status MoveObject(const std::string& id, int64_t folder_id, const std::string& name_sealed,
+                    const std::string& name_tag) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "UPDATE objects SET folder_id=?, name_sealed=?, name_tag=? WHERE id=?");
+    s.Bind(folder_id).BindBlob(name_sealed).Bind(name_tag).Bind(id);
+    auto r = s.Step();
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kAlreadyExists)
+        return AlreadyExists(
+            "a file with that name already exists in the target folder (or its trash)");
+      return r.status();
+    }
+    if (sqlite3_changes(db_) != 1) return NotFound("no such file");
+    return Status::Ok();
+  }
+
+  Result<int64_t> CreateShare(const Share& x) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "INSERT INTO shares(object_id,kind,group_id,user_id,token_hash,password_hash,"
+           "expires_micros,max_downloads,created_by,created_micros) VALUES(?,?,?,?,?,?,?,?,?,?)");
+    s.Bind(x.object_id).Bind(x.kind).Bind(x.group_id).Bind(x.user_id);
+    if (x.token_hash.empty())
+      s.BindNull();
+    else
+      s.Bind(x.token_hash);
+    s.Bind(x.password_hash)
+        .Bind(x.expires_micros)
+        .Bind(x.max_downloads)
+        .Bind(x.created_by)
+        .Bind(x.created_micros);
+    RETURN_IF_ERROR(s.Exec());
+    return sqlite3_last_insert_rowid(db_);
+  }
+  Result<Share> GetShare(int64_t id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE id=?").c_str());
+    s.Bind(id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no such share");
+    return ReadShare(s);
+  }
+  Result<Share> GetShareByToken(const std::string& hash) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE token_hash=?").c_str());
+    s.Bind(hash);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no such link");
+    return ReadShare(s);
+  }
+  Result<std::vector<Share>> ListSharesOfObject(const std::string& object_id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE object_id=? ORDER BY id")
+                    .c_str());
+    s.Bind(object_id);
+    return Shares(s);
+  }
+  Result<std::vector<Share>> ListSharesTo(int64_t user_id,
+                                          const std::vector<int64_t>& groups) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, (std::string("SELECT ") + kShareCols +
+                 " FROM shares WHERE revoked_micros=0 AND kind<>'link' ORDER BY id")
+                    .c_str());
+    ASSIGN_OR_RETURN(auto all, Shares(s));
+    std::vector<Share> out;
+    for (auto& x : all)
+      if ((x.kind == "user" && x.user_id == user_id) ||
+          (x.kind == "group" &&
+           std::find(groups.begin(), groups.end(), x.group_id) != groups.end()))
+        out.push_back(std::move(x));
+    return out;
+  }
+  Status RevokeShare(int64_t id, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "UPDATE shares SET revoked_micros=? WHERE id=? AND revoked_micros=0");
+    s.Bind(now).Bind(id);
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1) return NotFound("no such live share");
+    return Status::Ok();
+  }
+  Status CountLinkDownload(int64_t id, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "UPDATE shares SET downloads=downloads+1 WHERE id=? AND kind='link' AND "
+           "revoked_micros=0 AND expires_micros>? AND downloads<max_downloads");
+    s.Bind(id).Bind(now);
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1)
+      return FailedPrecondition("the link is revoked, expired or used up");
+    return Status::Ok();
+  }
+  Result<int64_t> CountLinkPasswordFailure(int64_t id, int64_t max, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "UPDATE shares SET failed_passwords=failed_passwords+1, revoked_micros=CASE WHEN "
+           "failed_passwords+1>=? AND revoked_micros=0 THEN ? ELSE revoked_micros END WHERE id=? "
+           "RETURNING failed_passwords");
+    s.Bind(max).Bind(now).Bind(id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no such link");
+    int64_t n = s.Int(0);
+    RETURN_IF_ERROR(s.Exec());  // finish the statement
+    return n;
+  }
+
+  Status CreateUpload(const UploadSession& u) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "INSERT INTO uploads(id,folder_id,name_sealed,name_tag,user_id,device_id,wrapped_key,"
+           "size,committed,created_micros,expires_micros) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    s.Bind(u.id)
+        .Bind(u.folder_id)
+        .BindBlob(u.name_sealed)
+        .Bind(u.name_tag)
+        .Bind(u.user_id)
+        .Bind(u.device_id)
+        .BindBlob(u.wrapped_key)
+        .Bind(static_cast<int64_t>(u.size))
+        .Bind(static_cast<int64_t>(u.committed))
+        .Bind(u.created_micros)
+        .Bind(u.expires_micros);
+    return s.Exec();
+  }
+  Result<UploadSession> GetUpload(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_,
+           "SELECT id,folder_id,name_sealed,name_tag,user_id,device_id,wrapped_key,size,committed,"
+           "created_micros,expires_micros FROM uploads WHERE id=?");
+    s.Bind(id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return NotFound("no such upload session (completed, expired or never created)");
+    UploadSession u;
+    u.id = s.Text(0);
+    u.folder_id = s.Int(1);
+    u.name_sealed = s.Text(2);
+    u.name_tag = s.Text(3);
+    u.user_id = s.Int(4);
+    u.device_id = s.Int(5);
+    u.wrapped_key = s.Text(6);
+    u.size = static_cast<uint64_t>(s.Int(7));
+    u.committed = static_cast<uint64_t>(s.Int(8));
+    u.created_micros = s.Int(9);
+    u.expires_micros = s.Int(10);
+    return u;
+  }
+  Status AdvanceUpload(const std::string& id, uint64_t from, uint64_t to,
+                       int64_t expires) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "UPDATE uploads SET committed=?, expires_micros=? WHERE id=? AND committed=?");
+    s.Bind(static_cast<int64_t>(to)).Bind(expires).Bind(id).Bind(static_cast<int64_t>(from));
+    RETURN_IF_ERROR(s.Exec());
+    if (sqlite3_changes(db_) != 1)
+      return FailedPrecondition(
+          "the upload session moved on (another writer?); ask for its offset");
+    return Status::Ok();
+  }
+  Status DeleteUpload(const std::string& id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "DELETE FROM uploads WHERE id=?");
+    s.Bind(id);
+    return s.Exec();
+  }
+  Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT COUNT(*) FROM uploads WHERE user_id=? AND expires_micros>?");
+    s.Bind(user_id).Bind(now);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    return row ? s.Int(0) : int64_t{0};
+  }
+  Result<std::vector<std::string>> ExpiredUploads(int64_t now) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(db_, "SELECT id FROM uploads WHERE expires_micros<=? ORDER BY id");
+    s.Bind(now);
+    std::vector<std::string> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(s.Text(0));
+    }
+    return out;
   }
 
   Result<std::optional<std::string>> GetPolicy(const std::string& key) override {
@@ -987,6 +1245,15 @@ class SqliteMetaStore : public MetaStore {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such folder");
     return Folder{s.Int(0), s.Text(1), s.Text(2), s.Int(3)};
+  }
+  Result<std::vector<Share>> Shares(Stmt& s) {
+    std::vector<Share> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.push_back(ReadShare(s));
+    }
+    return out;
   }
   Result<std::vector<ObjectVersion>> Versions(Stmt& s) {
     std::vector<ObjectVersion> out;

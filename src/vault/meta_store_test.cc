@@ -29,7 +29,7 @@ class MetaStoreTest : public ::testing::Test {
 };
 
 TEST_F(MetaStoreTest, MigratesAndReopens) {
-  EXPECT_EQ(db_->schema_version(), 2);
+  EXPECT_EQ(db_->schema_version(), 3);
   ASSERT_TRUE(db_->PutMeta("k", std::string("a\0b", 3)).ok());
   db_.reset();
   auto again = OpenSqliteMetaStore((dir_ / "meta.db").string());
@@ -221,6 +221,80 @@ TEST_F(MetaStoreTest, GovernanceRulesOrgsAndApprovals) {
   auto c = OpenSqliteMetaStore(copy);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->GetApproval(id)->status, "used");
+}
+
+TEST_F(MetaStoreTest, LinksCountDownloadsAtomicallyAndRevokeAfterFailures) {
+  Share link;
+  link.object_id = "obj";
+  link.kind = "link";
+  link.token_hash = "h1";
+  link.expires_micros = 1000;
+  link.max_downloads = 2;
+  auto id = db_->CreateShare(link);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_TRUE(db_->CountLinkDownload(*id, 10).ok());
+  EXPECT_TRUE(db_->CountLinkDownload(*id, 10).ok());
+  EXPECT_EQ(db_->CountLinkDownload(*id, 10).code(), StatusCode::kFailedPrecondition);  // limit
+  link.token_hash = "h2";
+  auto id2 = db_->CreateShare(link);
+  ASSERT_TRUE(id2.ok());
+  EXPECT_EQ(db_->CountLinkDownload(*id2, 1000).code(), StatusCode::kFailedPrecondition);  // expired
+  ASSERT_TRUE(db_->CountLinkPasswordFailure(*id2, 2, 5).ok());
+  auto n = db_->CountLinkPasswordFailure(*id2, 2, 6);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  auto s = db_->GetShareByToken("h2");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->revoked_micros, 6);
+  EXPECT_EQ(db_->CountLinkDownload(*id2, 10).code(), StatusCode::kFailedPrecondition);  // revoked
+  link.token_hash = "h1";
+  EXPECT_FALSE(db_->CreateShare(link).ok());  // token hashes are unique
+}
+
+TEST_F(MetaStoreTest, UploadOffsetsOnlyMoveFromTheCurrentOffset) {
+  UploadSession u;
+  u.id = "00112233445566778899aabbccddeeff";
+  u.folder_id = 1;
+  u.user_id = 7;
+  u.size = 100;
+  u.expires_micros = 50;
+  ASSERT_TRUE(db_->CreateUpload(u).ok());
+  EXPECT_TRUE(db_->AdvanceUpload(u.id, 0, 40, 60).ok());
+  EXPECT_EQ(db_->AdvanceUpload(u.id, 0, 80, 60).code(), StatusCode::kFailedPrecondition);
+  auto got = db_->GetUpload(u.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->committed, 40u);
+  EXPECT_EQ(got->expires_micros, 60);
+  EXPECT_EQ(*db_->CountUploadsOf(7, 59), 1);
+  EXPECT_EQ(*db_->CountUploadsOf(7, 60), 0);
+  auto expired = db_->ExpiredUploads(60);
+  ASSERT_TRUE(expired.ok());
+  ASSERT_EQ(expired->size(), 1u);
+  ASSERT_TRUE(db_->DeleteUpload(u.id).ok());
+  EXPECT_EQ(db_->GetUpload(u.id).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(MetaStoreTest, MoveAndRestoreVersions) {
+  auto f = db_->CreateFolder({0, "sealed", "tag-f", 1});
+  ASSERT_TRUE(f.ok());
+  ObjectVersion v;
+  v.blob_id = "b1";
+  v.wrapped_key = "k";
+  ASSERT_TRUE(db_->AddVersion(*f, "n", "a", v, "obj1").ok());
+  v.blob_id = "b2";
+  ASSERT_TRUE(db_->AddVersion(*f, "n", "a", v, "x").ok());
+  ASSERT_TRUE(db_->AddVersion(*f, "n", "b", v, "obj2").ok());
+  EXPECT_EQ(db_->MoveObject("obj1", *f, "n2", "b").code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(db_->MoveObject("obj1", *f, "n2", "c").ok());
+  EXPECT_TRUE(db_->FindObject(*f, "c").ok());
+  EXPECT_FALSE(db_->FindObject(*f, "a").ok());
+  ASSERT_TRUE(db_->TrashObject("obj1", 5).ok());
+  EXPECT_EQ(db_->SetCurrentVersion("obj1", 3).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(db_->SetCurrentVersion("obj1", 1).ok());
+  auto o = db_->GetObject("obj1");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->current_version, 1);
+  EXPECT_EQ(o->deleted_micros, 0);
 }
 
 }  // namespace

@@ -90,6 +90,10 @@ Result<std::unique_ptr<Vault>> Vault::Open(VaultOptions o, std::unique_ptr<Audit
   ASSIGN_OR_RETURN(impl->ca.cert_pem, ReadFile(data + "/pki/ca.crt", 1 << 20));
   impl->opt = std::move(o);
   impl->audit = std::move(audit);
+  ASSIGN_OR_RETURN(uint64_t stale, impl->CleanUploads(true));
+  (void)stale;
+  Vault::Impl* raw = impl.get();
+  impl->janitor.Start(impl->opt.janitor_interval_seconds, [raw] { raw->RunJanitor(); });
   std::unique_ptr<Vault> v(new Vault());
   v->pki_dir_ = data + "/pki";
   v->impl_ = std::move(impl);
@@ -280,6 +284,11 @@ Status Vault::Impl::Route(Ctx& c, BodySource& body, ResponseSink& out) {
       (p[2] == "network" || p[2] == "orgs" || p[2] == "break-glass" ||
        (p[2] == "policies" && p.size() == 4 && p[3] == "bulk_export")))
     return GovernanceAdmin(c, body, out);
+  {
+    bool handled = false;
+    Status s = RouteContentExtras(c, body, out, &handled);
+    if (handled) return s;
+  }
   if (p[1] == "admin") return Admin(c, body, out);
   if (p[1] == "approvals") return Approvals(c, body, out);
   if (p[1] == "maintenance") return Maintenance(c, body, out);

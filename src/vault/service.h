@@ -69,8 +69,14 @@ struct VaultOptions {
   int64_t enrol_token_ttl_micros = 72LL * 3600 * 1000000;
   int max_failed_logins = 5;  // then lockout
   int64_t lockout_micros = 15LL * 60 * 1000000;
-  std::vector<Cidr> admin_networks;  // empty = loopback only
-  int64_t trash_retention_micros = 30LL * 86400 * 1000000;
+  std::vector<Cidr> admin_networks;                         // empty = loopback only
+  int64_t trash_retention_micros = 30LL * 86400 * 1000000;  // policy "trash" overrides
+  int64_t janitor_interval_seconds = 600;  // trash purge and upload cleanup; 0 = off
+  int64_t upload_session_ttl_micros = 24LL * 3600 * 1000000;  // idle resumable uploads
+  uint64_t upload_segment_bytes = 8 << 20;         // resumable uploads commit every segment
+  uint64_t max_label_container_bytes = 256 << 20;  // zip/Office/PDF buffered for labels
+  uint64_t max_label_buffer_total_bytes = uint64_t{1} << 30;  // all uploads at once
+  int max_upload_sessions_per_user = 8;
   uint64_t max_upload_bytes = uint64_t{1} << 40;  // 1 TiB
   size_t max_json_bytes = 64 * 1024;
   int device_cert_days = 365;

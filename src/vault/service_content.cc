@@ -53,130 +53,9 @@ Status Vault::Impl::Put(Ctx& c, int64_t folder, const std::string& name, BodySou
                              std::to_string(opt.max_upload_bytes) + " bytes");
   std::string expected = c.req->header("x-mamori-sha256");
   std::transform(expected.begin(), expected.end(), expected.begin(), ::tolower);
-  std::string name_tag = names->IndexTag("f:" + std::to_string(folder), name);
-  c.rec.object = name_tag.substr(0, 32);
-  std::string blob_id = crypto::ToHex(crypto::RandomBytes(16));
-  std::string object_id = crypto::ToHex(crypto::RandomBytes(16));
-  crypto::SecretKey dek = crypto::SecretKey::Random();
-  ASSIGN_OR_RETURN(auto enc, crypto::StreamEncryptor::Create(dek, BlobAd(blob_id)));
-  ASSIGN_OR_RETURN(auto writer, blobs->Create(blob_id));
-
-  std::unique_ptr<detect::Scanner> scanner;
-  std::unique_ptr<detect::PersonCounter> persons;
-  json label = {{"scanned", false}};
-  if (opt.rules) {
-    detect::ScanOptions so;
-    so.max_findings = 1'000'000;
-    auto s = detect::Scanner::Create(opt.rules, opt.label_hash_key, so);
-    if (s.ok()) {
-      scanner = std::move(s).value();
-      persons = std::make_unique<detect::PersonCounter>(opt.rules);
-    }
-  }
-  std::map<std::string, uint64_t> type_counts;
-  int max_conf = -1;
-  auto take = [&]() {
-    auto f = scanner->TakeFindings();
-    for (const auto& x : f) {
-      type_counts[x.type]++;
-      max_conf = std::max(max_conf, static_cast<int>(x.confidence));
-    }
-    persons->Add("body", f);
-  };
-  bool scan_ok = scanner != nullptr;
-  std::string scan_error;
-
-  crypto::Sha256 sha;
-  uint64_t total = 0;
-  std::string buf(kIoChunk, '\0'), cipher;
-  cipher.reserve(kIoChunk + 64);
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, body.Read(buf.data(), buf.size()));
-    if (n == 0) break;
-    total += n;
-    if (total > opt.max_upload_bytes)
-      return ResourceExhausted("the upload exceeded the limit of " +
-                               std::to_string(opt.max_upload_bytes) + " bytes");
-    std::string_view chunk(buf.data(), n);
-    sha.Update(chunk);
-    if (scan_ok) {
-      Status s = scanner->Feed(chunk);
-      if (!s.ok()) {
-        scan_ok = false;
-        scan_error = std::string(StatusCodeName(s.code()));
-      } else {
-        take();
-      }
-    }
-    cipher.clear();
-    RETURN_IF_ERROR(enc->Write(chunk, &cipher));
-    RETURN_IF_ERROR(writer->Write(cipher));
-  }
-  if (c.req->content_length && total != *c.req->content_length)
-    return InvalidArgument("the body ended after " + std::to_string(total) + " of " +
-                           std::to_string(*c.req->content_length) + " bytes");
-  cipher.clear();
-  RETURN_IF_ERROR(enc->Finish(&cipher));
-  RETURN_IF_ERROR(writer->Write(cipher));
-  std::string digest = sha.FinishHex();
-  if (!expected.empty() && expected != digest)
-    return InvalidArgument(
-        "content hash mismatch: the server computed a different SHA-256; "
-        "nothing was stored");
-  if (scan_ok) {
-    Status s = scanner->Finish();
-    if (s.ok()) {
-      take();
-      json types = json::object();
-      for (auto& [t, n] : type_counts) types[t] = n;
-      label = {{"scanned", true},
-               {"types", types},
-               {"individuals", persons->Estimate()},
-               {"max_confidence", max_conf < 0 ? "none"
-                                               : std::string(detect::ConfidenceName(
-                                                     static_cast<detect::Confidence>(max_conf)))}};
-    } else {
-      scan_error = std::string(StatusCodeName(s.code()));
-    }
-  }
-  if (!scan_error.empty()) label = {{"scanned", false}, {"incomplete", scan_error}};
-  RETURN_IF_ERROR(writer->Commit());
-  // From here, any failure must remove the committed blob.
-  auto cleanup = [&](Status s) {
-    (void)blobs->Delete(blob_id);
-    return s;
-  };
-  std::string wrapped;
-  {
-    std::shared_lock<std::shared_mutex> l(ring_mu);
-    auto w = crypto::WrapKey(ring, dek, BlobAd(blob_id));
-    if (!w.ok()) return cleanup(w.status());
-    wrapped = *w;
-  }
-  c.rec.bytes = total;
-  c.rec.labels = label;
-  Status a = Allow(c);
-  if (!a.ok()) return cleanup(a);
-  ObjectVersion v;
-  v.blob_id = blob_id;
-  v.wrapped_key = wrapped;
-  v.size = total;
-  v.sha256 = digest;
-  v.label_json = label.dump();
-  v.created_micros = Now();
-  v.created_by = c.user->id;
-  std::string sealed = names->Seal(name, "obj:" + object_id);
-  auto existing = db->FindObject(folder, name_tag);
-  if (existing.ok()) sealed = existing->name_sealed;  // keep the object's id binding
-  auto added = db->AddVersion(folder, sealed, name_tag, v, object_id);
-  if (!added.ok()) return cleanup(added.status());
-  return SendJson(out, 201,
-                  {{"id", added->object_id},
-                   {"version", added->version},
-                   {"size", total},
-                   {"sha256", digest},
-                   {"label", label}},
-                  c.rec.event_id);
+  return StoreVersion(
+      c, folder, name, [&](char* b, size_t n) { return body.Read(b, n); }, c.req->content_length,
+      expected, out);
 }
 
 Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individuals) {
@@ -287,10 +166,10 @@ Status Vault::Impl::Delete(Ctx& c, int64_t folder, const std::string& name, Resp
   c.rec.object = o->id;
   RETURN_IF_ERROR(Allow(c));
   RETURN_IF_ERROR(db->TrashObject(o->id, Now()));
-  return SendJson(out, 200,
-                  {{"status", "moved to the trash"},
-                   {"purge_after_micros", Now() + opt.trash_retention_micros}},
-                  c.rec.event_id);
+  return SendJson(
+      out, 200,
+      {{"status", "moved to the trash"}, {"purge_after_micros", Now() + TrashRetentionMicros()}},
+      c.rec.event_id);
 }
 
 Status Vault::Impl::Versions(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out) {

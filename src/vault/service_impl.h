@@ -7,12 +7,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <shared_mutex>
+#include <thread>
 
 #include "common/file_util.h"
 #include "detect/detect.h"
@@ -100,6 +104,39 @@ inline std::string JsonStr(const json& j, const char* key) {
   if (it == j.end() || !it->is_string()) return "";
   return it->get<std::string>();
 }
+
+// Runs a task every `interval_seconds` (real time) on its own thread until
+// destroyed. Declared last in Vault::Impl so it stops before what it uses.
+class PeriodicTask {
+ public:
+  PeriodicTask() = default;
+  ~PeriodicTask() { Stop(); }
+  void Start(int64_t interval_seconds, std::function<void()> task) {
+    if (interval_seconds <= 0 || thread_.joinable()) return;
+    thread_ = std::thread([this, interval_seconds, task = std::move(task)] {
+      std::unique_lock<std::mutex> l(mu_);
+      while (!cv_.wait_for(l, std::chrono::seconds(interval_seconds), [this] { return stop_; })) {
+        l.unlock();
+        task();
+        l.lock();
+      }
+    });
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 }  // namespace internal
 
@@ -381,11 +418,65 @@ struct Vault::Impl {
   Status Maintenance(Ctx& c, BodySource& body, ResponseSink& out);  // service_maintenance.cc
   // Sends an alert (webhook, mail, syslog) if an Alerter is configured.
   void RaiseAlert(Ctx* c, const std::string& kind, json details);
+  // ---- content features: trash, move, shares, resumable uploads, label
+  // policies (service_trash.cc, service_share.cc, service_upload.cc,
+  // service_policy.cc) ----
+  Status RouteContentExtras(Ctx& c, BodySource& body, ResponseSink& out, bool* handled);
+  Status ListTrash(Ctx& c, int64_t folder, ResponseSink& out);
+  Status Restore(Ctx& c, int64_t folder, const std::string& name, BodySource& body,
+                 ResponseSink& out);
+  Status Move(Ctx& c, int64_t folder, const std::string& name, BodySource& body, ResponseSink& out);
+  // Purges trash older than the retention and expired upload sessions; the
+  // audit record (in `c`) is written before anything is deleted.
+  Status PurgeExpired(Ctx& c, json* result);
+  void RunJanitor();
+  int64_t TrashRetentionMicros();
+  Status CreateShare(Ctx& c, int64_t folder, const std::string& name, BodySource& body,
+                     ResponseSink& out);
+  Status ListFileShares(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out);
+  Status ListMyShares(Ctx& c, ResponseSink& out);
+  Status RevokeShare(Ctx& c, int64_t id, ResponseSink& out);
+  Status GetShared(Ctx& c, int64_t id, ResponseSink& out);
+  Status LinkDownload(Ctx& c, const std::string& token, ResponseSink& out);
+  Status StreamVersion(Ctx& c, const ObjectVersion& v, const json& label, ResponseSink& out);
+  Status UploadCreate(Ctx& c, int64_t folder, BodySource& body, ResponseSink& out);
+  Status UploadAppend(Ctx& c, int64_t folder, const std::string& id, BodySource& body,
+                      ResponseSink& out);
+  Status UploadStatus(Ctx& c, int64_t folder, const std::string& id, ResponseSink& out);
+  Status UploadComplete(Ctx& c, int64_t folder, const std::string& id, BodySource& body,
+                        ResponseSink& out);
+  Status UploadAbort(Ctx& c, int64_t folder, const std::string& id, ResponseSink& out);
+  Result<uint64_t> CleanUploads(bool all_orphans);
+  // Encrypts, hashes and labels plaintext from `read` into a new version of
+  // (folder, name): checks the hash and the label policy, audits, then makes
+  // it visible. Shared by PUT and upload completion.
+  Status StoreVersion(Ctx& c, int64_t folder, const std::string& name,
+                      const std::function<Result<size_t>(char*, size_t)>& read,
+                      std::optional<uint64_t> expected_size, const std::string& expected_sha,
+                      ResponseSink& out);
+  Status StoreVersionThen(Ctx& c, int64_t folder, const std::string& name,
+                          const std::function<Result<size_t>(char*, size_t)>& read,
+                          std::optional<uint64_t> expected_size, const std::string& expected_sha,
+                          ResponseSink& out, const std::function<void()>& on_stored);
+  Result<UploadSession> OwnUpload(Ctx& c, int64_t folder, const std::string& id);
+  // Label policies (policy "labels").
+  Status CheckLabelPolicy(Ctx& c, int64_t folder, const json& label);
+  Status CheckExternalLinkLabel(const json& label);
+  Result<json> PolicyObject(const std::string& key);
+  Status ContentPolicy(Ctx& c, BodySource& body, ResponseSink& out);
+  std::string UploadDir(const std::string& id) const {
+    return opt.data_dir + "/uploads" + (id.empty() ? "" : "/" + id);
+  }
+  std::mutex uploads_mu;
+  std::set<std::string> uploads_busy;            // sessions with a request in progress
+  std::atomic<uint64_t> label_buffer_in_use{0};  // container bytes held by labelers
 
   Status Ok(Ctx& c, ResponseSink& out, const json& body, int status = 200) {
     RETURN_IF_ERROR(Allow(c));
     return SendJson(out, status, body, c.rec.event_id);
   }
+
+  PeriodicTask janitor;  // last: stops before the members it uses
 };
 
 }  // namespace mamori::vault
