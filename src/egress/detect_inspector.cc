@@ -49,7 +49,7 @@ class DetectInspector : public Inspector {
     mode_ = Mode::kNone;
     if (mode == Mode::kNone) return Status::Ok();
     if (mode == Mode::kUndecided) {  // a unit shorter than the magic bytes
-      if (IsContainer(head_)) {
+      if (extract::IsContainer(head_)) {
         std::string head;
         head.swap(head_);
         RETURN_IF_ERROR(AppendContainer(head));
@@ -82,21 +82,10 @@ class DetectInspector : public Inspector {
   // fed in batches of up to kBatch bytes, which is much cheaper per byte.
   static constexpr size_t kBatch = 1 << 20;
 
-  static bool IsContainer(std::string_view head) {
-    auto starts = [&](std::string_view magic) { return head.substr(0, magic.size()) == magic; };
-    using namespace std::string_view_literals;
-    return starts("PK\x03\x04"sv) || starts("PK\x05\x06"sv) || starts("%PDF-"sv) ||
-           starts("\x1f\x8b"sv) || starts("7z\xBC\xAF\x27\x1C"sv) || starts("BZh"sv) ||
-           starts(
-               "\xFD"
-               "7zXZ"sv) ||
-           starts("\xD0\xCF\x11\xE0"sv);
-  }
-
   Status Decide() {
     std::string head;
     head.swap(head_);
-    if (IsContainer(head)) {
+    if (extract::IsContainer(head)) {
       mode_ = Mode::kContainer;
       return AppendContainer(head);
     }
