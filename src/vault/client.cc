@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -138,6 +140,10 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& o) {
   timeval tv{o.timeout_seconds, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // Uploads write the header and the body separately: do not let Nagle hold
+  // the second write for the server's delayed ACK.
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   impl->stream->handshake(ssl::stream_base::client, ec);
   if (ec)
     return Unavailable("TLS handshake with " + o.host +
