@@ -1,9 +1,9 @@
 #include "vault/client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 

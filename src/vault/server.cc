@@ -1,9 +1,9 @@
 #include "vault/server.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
