@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 
 #include "vault/meta_store.h"
 
@@ -112,12 +114,72 @@ CREATE TABLE uploads(id TEXT PRIMARY KEY, folder_id INTEGER NOT NULL, name_seale
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
+// Prepared statements of one connection, kept for reuse: preparing (parsing
+// and planning the SQL) cost more than running these small queries, and
+// every vault request runs several. Used under the store's mutex only.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  ~StmtCache() { Clear(); }
+  void Clear() {
+    for (auto& [sql, e] : cache_) sqlite3_finalize(e.st);
+    cache_.clear();
+  }
+  sqlite3* db() const { return db_; }
+  // A reset statement for `sql`, or nullptr with *rc set. *cached says
+  // whether it must be given back with Release (else finalized).
+  sqlite3_stmt* Acquire(const char* sql, int* rc, bool* cached) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end() && !it->second.in_use) {
+      it->second.in_use = true;
+      *rc = SQLITE_OK;
+      *cached = true;
+      return it->second.st;
+    }
+    sqlite3_stmt* st = nullptr;
+    *rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
+    if (*rc != SQLITE_OK) {
+      sqlite3_finalize(st);
+      return nullptr;
+    }
+    // The same SQL already in use (a nested query) gets a one-off statement.
+    *cached = it == cache_.end() && cache_.size() < kMaxStatements;
+    if (*cached) cache_.emplace(sql, Entry{st, true});
+    return st;
+  }
+  void Release(sqlite3_stmt* st, const char* sql, bool cached) {
+    if (!cached) {
+      sqlite3_finalize(st);
+      return;
+    }
+    // Reset ends the statement's read transaction; bindings are cleared so
+    // no value (a token hash) stays referenced in the cache.
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    cache_[sql].in_use = false;
+  }
+
+ private:
+  static constexpr size_t kMaxStatements = 256;  // the store has ~60 distinct statements
+  struct Entry {
+    sqlite3_stmt* st = nullptr;
+    bool in_use = false;
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, Entry> cache_;
+};
+
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+  Stmt(StmtCache& cache, const char* sql) : Stmt(cache, std::string(sql)) {}
+  Stmt(StmtCache& cache, std::string sql) : cache_(cache), db_(cache.db()), sql_(std::move(sql)) {
+    st_ = cache_.Acquire(sql_.c_str(), &rc_, &cached_);
   }
-  ~Stmt() { sqlite3_finalize(st_); }
+  ~Stmt() {
+    if (st_) cache_.Release(st_, sql_.c_str(), cached_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
   Status prepared() const {
     if (rc_ != SQLITE_OK) return Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db_));
     return Status::Ok();
@@ -161,9 +223,12 @@ class Stmt {
   bool IsNull(int col) { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
 
  private:
+  StmtCache& cache_;
   sqlite3* db_;
+  std::string sql_;
   sqlite3_stmt* st_ = nullptr;
-  int rc_;
+  int rc_ = SQLITE_OK;
+  bool cached_ = false;
   int idx_ = 0;
 };
 
@@ -261,6 +326,7 @@ Object ReadObject(Stmt& s) {
 class SqliteMetaStore : public MetaStore {
  public:
   ~SqliteMetaStore() override {
+    stmts_.reset();  // finalize before close
     if (db_) sqlite3_close(db_);
   }
 
@@ -272,6 +338,7 @@ class SqliteMetaStore : public MetaStore {
       return Unavailable("cannot open metadata database " + path + ": " +
                          (db_ ? sqlite3_errmsg(db_) : "out of memory"));
     ::chmod(path.c_str(), 0600);
+    stmts_ = std::make_unique<StmtCache>(db_);
     sqlite3_busy_timeout(db_, 5000);
     RETURN_IF_ERROR(ExecSql("PRAGMA journal_mode=WAL"));
     RETURN_IF_ERROR(ExecSql("PRAGMA synchronous=FULL"));
@@ -286,7 +353,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<std::optional<std::string>> GetMeta(const std::string& key) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT value FROM meta WHERE key=?");
+    Stmt s(*stmts_, "SELECT value FROM meta WHERE key=?");
     s.Bind(key);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<std::string>();
@@ -294,7 +361,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status PutMeta(const std::string& key, const std::string& value) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO meta(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
            "value=excluded.value");
     s.Bind(key).BindBlob(value);
@@ -303,7 +370,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateUser(const User& u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO users(name, role, password_hash, totp_sealed, status, allowed_cidrs, "
            "created_micros) VALUES(?,?,?,?,?,?,?)");
     s.Bind(u.name)
@@ -323,7 +390,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<User> GetUser(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kUserCols + " FROM users WHERE id=?").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kUserCols + " FROM users WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no user with id " + std::to_string(id));
@@ -331,7 +398,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<User> GetUserByName(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kUserCols + " FROM users WHERE name=?").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kUserCols + " FROM users WHERE name=?").c_str());
     s.Bind(name);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such user");
@@ -339,7 +406,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateUser(const User& u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE users SET role=?, password_hash=?, totp_sealed=?, status=?, failed_logins=?, "
            "locked_until=?, pledge_micros=?, allowed_cidrs=?, totp_last_step=? WHERE id=?");
     s.Bind(std::string(RoleName(u.role)))
@@ -358,7 +425,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<User>> ListUsers() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kUserCols + " FROM users ORDER BY id").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kUserCols + " FROM users ORDER BY id").c_str());
     std::vector<User> out;
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -370,7 +437,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateGroup(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "INSERT INTO groups_(name) VALUES(?)");
+    Stmt s(*stmts_, "INSERT INTO groups_(name) VALUES(?)");
     s.Bind(name);
     auto r = s.Step();
     if (!r.ok()) {
@@ -382,7 +449,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> GroupId(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id FROM groups_ WHERE name=?");
+    Stmt s(*stmts_, "SELECT id FROM groups_ WHERE name=?");
     s.Bind(name);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no group named '" + name + "'");
@@ -390,19 +457,19 @@ class SqliteMetaStore : public MetaStore {
   }
   Status AddMember(int64_t g, int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "INSERT OR IGNORE INTO group_members(group_id,user_id) VALUES(?,?)");
+    Stmt s(*stmts_, "INSERT OR IGNORE INTO group_members(group_id,user_id) VALUES(?,?)");
     s.Bind(g).Bind(u);
     return s.Exec();
   }
   Status RemoveMember(int64_t g, int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "DELETE FROM group_members WHERE group_id=? AND user_id=?");
+    Stmt s(*stmts_, "DELETE FROM group_members WHERE group_id=? AND user_id=?");
     s.Bind(g).Bind(u);
     return s.Exec();
   }
   Result<std::vector<int64_t>> GroupsOf(int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT group_id FROM group_members WHERE user_id=? ORDER BY group_id");
+    Stmt s(*stmts_, "SELECT group_id FROM group_members WHERE user_id=? ORDER BY group_id");
     s.Bind(u);
     std::vector<int64_t> out;
     while (true) {
@@ -415,7 +482,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateDevice(const Device& d) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO devices(user_id, name, status, csr_pem, cert_pem, fingerprint, "
            "poll_secret_hash, created_micros) VALUES(?,?,?,?,?,?,?,?)");
     s.Bind(d.user_id).Bind(d.name).Bind(d.status).Bind(d.csr_pem).Bind(d.cert_pem);
@@ -429,7 +496,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Device> GetDevice(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kDeviceCols + " FROM devices WHERE id=?").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kDeviceCols + " FROM devices WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no device with id " + std::to_string(id));
@@ -437,7 +504,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Device> GetDeviceByFingerprint(const std::string& fp) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            (std::string("SELECT ") + kDeviceCols + " FROM devices WHERE fingerprint=?").c_str());
     s.Bind(fp);
     ASSIGN_OR_RETURN(bool row, s.Step());
@@ -446,7 +513,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateDevice(const Device& d) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE devices SET status=?, cert_pem=?, fingerprint=?, name=? WHERE id=?");
+    Stmt s(*stmts_, "UPDATE devices SET status=?, cert_pem=?, fingerprint=?, name=? WHERE id=?");
     s.Bind(d.status).Bind(d.cert_pem);
     if (d.fingerprint.empty())
       s.BindNull();
@@ -459,13 +526,13 @@ class SqliteMetaStore : public MetaStore {
   }
   Status TouchDevice(int64_t id, int64_t micros, const std::string& ip) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE devices SET last_seen_micros=?, last_ip=? WHERE id=?");
+    Stmt s(*stmts_, "UPDATE devices SET last_seen_micros=?, last_ip=? WHERE id=?");
     s.Bind(micros).Bind(ip).Bind(id);
     return s.Exec();
   }
   Result<std::vector<Device>> ListDevices() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kDeviceCols + " FROM devices ORDER BY id").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kDeviceCols + " FROM devices ORDER BY id").c_str());
     std::vector<Device> out;
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -477,13 +544,13 @@ class SqliteMetaStore : public MetaStore {
 
   Status CreateEnrolToken(const EnrolToken& t) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "INSERT INTO enrol_tokens(token_hash,user_id,expires_micros) VALUES(?,?,?)");
+    Stmt s(*stmts_, "INSERT INTO enrol_tokens(token_hash,user_id,expires_micros) VALUES(?,?,?)");
     s.Bind(t.token_hash).Bind(t.user_id).Bind(t.expires_micros);
     return s.Exec();
   }
   Result<EnrolToken> ConsumeEnrolToken(const std::string& hash, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE enrol_tokens SET used=1 WHERE token_hash=? AND used=0 AND expires_micros>? "
            "RETURNING user_id, expires_micros");
     s.Bind(hash).Bind(now);
@@ -499,7 +566,7 @@ class SqliteMetaStore : public MetaStore {
 
   Status CreateSession(const Session& x) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO sessions(token_hash,user_id,device_id,created_micros,expires_micros,"
            "source_ip) VALUES(?,?,?,?,?,?)");
     s.Bind(x.token_hash)
@@ -512,7 +579,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Session> GetSession(const std::string& hash) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "SELECT token_hash,user_id,device_id,created_micros,expires_micros,source_ip FROM "
            "sessions WHERE token_hash=?");
     s.Bind(hash);
@@ -529,20 +596,20 @@ class SqliteMetaStore : public MetaStore {
   }
   Status DeleteSession(const std::string& hash) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "DELETE FROM sessions WHERE token_hash=?");
+    Stmt s(*stmts_, "DELETE FROM sessions WHERE token_hash=?");
     s.Bind(hash);
     return s.Exec();
   }
   Result<int64_t> DeleteSessionsOfDevice(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "DELETE FROM sessions WHERE device_id=?");
+    Stmt s(*stmts_, "DELETE FROM sessions WHERE device_id=?");
     s.Bind(id);
     RETURN_IF_ERROR(s.Exec());
     return static_cast<int64_t>(sqlite3_changes(db_));
   }
   Result<int64_t> DeleteSessionsOfUser(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "DELETE FROM sessions WHERE user_id=?");
+    Stmt s(*stmts_, "DELETE FROM sessions WHERE user_id=?");
     s.Bind(id);
     RETURN_IF_ERROR(s.Exec());
     return static_cast<int64_t>(sqlite3_changes(db_));
@@ -550,7 +617,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateFolder(const Folder& f) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "INSERT INTO folders(name_sealed,name_tag,created_micros) VALUES(?,?,?)");
+    Stmt s(*stmts_, "INSERT INTO folders(name_sealed,name_tag,created_micros) VALUES(?,?,?)");
     s.BindBlob(f.name_sealed).Bind(f.name_tag).Bind(f.created_micros);
     auto r = s.Step();
     if (!r.ok()) {
@@ -562,19 +629,19 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Folder> GetFolder(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id,name_sealed,name_tag,created_micros FROM folders WHERE id=?");
+    Stmt s(*stmts_, "SELECT id,name_sealed,name_tag,created_micros FROM folders WHERE id=?");
     s.Bind(id);
     return OneFolder(s);
   }
   Result<Folder> GetFolderByTag(const std::string& tag) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id,name_sealed,name_tag,created_micros FROM folders WHERE name_tag=?");
+    Stmt s(*stmts_, "SELECT id,name_sealed,name_tag,created_micros FROM folders WHERE name_tag=?");
     s.Bind(tag);
     return OneFolder(s);
   }
   Result<std::vector<Folder>> ListFolders() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id,name_sealed,name_tag,created_micros FROM folders ORDER BY id");
+    Stmt s(*stmts_, "SELECT id,name_sealed,name_tag,created_micros FROM folders ORDER BY id");
     std::vector<Folder> out;
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -586,11 +653,11 @@ class SqliteMetaStore : public MetaStore {
   Status SetAcl(const Acl& a) override {
     std::lock_guard<std::mutex> l(mu_);
     if (a.perms.empty()) {
-      Stmt s(db_, "DELETE FROM folder_acl WHERE folder_id=? AND group_id=?");
+      Stmt s(*stmts_, "DELETE FROM folder_acl WHERE folder_id=? AND group_id=?");
       s.Bind(a.folder_id).Bind(a.group_id);
       return s.Exec();
     }
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO folder_acl(folder_id,group_id,perms) VALUES(?,?,?) ON CONFLICT(folder_id, "
            "group_id) DO UPDATE SET perms=excluded.perms");
     s.Bind(a.folder_id).Bind(a.group_id).Bind(a.perms);
@@ -598,7 +665,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<Acl>> AclsOf(int64_t folder_id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT folder_id,group_id,perms FROM folder_acl WHERE folder_id=?");
+    Stmt s(*stmts_, "SELECT folder_id,group_id,perms FROM folder_acl WHERE folder_id=?");
     s.Bind(folder_id);
     std::vector<Acl> out;
     while (true) {
@@ -624,7 +691,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Object> FindObject(int64_t folder_id, const std::string& tag) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            (std::string("SELECT ") + kObjectCols + " FROM objects WHERE folder_id=? AND name_tag=?")
                .c_str());
     s.Bind(folder_id).Bind(tag);
@@ -634,9 +701,9 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<Object>> ListObjects(int64_t folder_id, bool trash) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kObjectCols + " FROM objects WHERE folder_id=? AND " +
-                 (trash ? "deleted_micros<>0" : "deleted_micros=0") + " ORDER BY rowid")
-                    .c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kObjectCols + " FROM objects WHERE folder_id=? AND " +
+                     (trash ? "deleted_micros<>0" : "deleted_micros=0") + " ORDER BY rowid")
+                        .c_str());
     s.Bind(folder_id);
     std::vector<Object> out;
     while (true) {
@@ -648,9 +715,9 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<ObjectVersion> GetVersion(const std::string& object_id, int64_t version) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kVersionCols +
-                 " FROM versions WHERE object_id=? AND version=?")
-                    .c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kVersionCols +
+                     " FROM versions WHERE object_id=? AND version=?")
+                        .c_str());
     s.Bind(object_id).Bind(version);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such version");
@@ -658,27 +725,27 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<ObjectVersion>> ListVersions(const std::string& object_id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kVersionCols +
-                 " FROM versions WHERE object_id=? ORDER BY version")
-                    .c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kVersionCols +
+                     " FROM versions WHERE object_id=? ORDER BY version")
+                        .c_str());
     s.Bind(object_id);
     return Versions(s);
   }
   Result<std::vector<ObjectVersion>> AllVersions() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kVersionCols + " FROM versions").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kVersionCols + " FROM versions").c_str());
     return Versions(s);
   }
   Status SetWrappedKey(const std::string& object_id, int64_t version,
                        const std::string& wrapped) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE versions SET wrapped_key=? WHERE object_id=? AND version=?");
+    Stmt s(*stmts_, "UPDATE versions SET wrapped_key=? WHERE object_id=? AND version=?");
     s.BindBlob(wrapped).Bind(object_id).Bind(version);
     return s.Exec();
   }
   Status TrashObject(const std::string& id, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE objects SET deleted_micros=? WHERE id=? AND deleted_micros=0");
+    Stmt s(*stmts_, "UPDATE objects SET deleted_micros=? WHERE id=? AND deleted_micros=0");
     s.Bind(now).Bind(id);
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1) return NotFound("no such live file");
@@ -686,7 +753,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status RestoreObject(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE objects SET deleted_micros=0 WHERE id=? AND deleted_micros<>0");
+    Stmt s(*stmts_, "UPDATE objects SET deleted_micros=0 WHERE id=? AND deleted_micros<>0");
     s.Bind(id);
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1) return NotFound("no such file in the trash");
@@ -697,7 +764,7 @@ class SqliteMetaStore : public MetaStore {
     RETURN_IF_ERROR(ExecSql("BEGIN IMMEDIATE"));
     std::vector<std::string> blobs;
     Status st = [&]() -> Status {
-      Stmt q(db_,
+      Stmt q(*stmts_,
              "SELECT v.blob_id FROM versions v JOIN objects o ON o.id=v.object_id WHERE "
              "o.deleted_micros<>0 AND o.deleted_micros<?");
       q.Bind(cutoff);
@@ -706,17 +773,17 @@ class SqliteMetaStore : public MetaStore {
         if (!row) break;
         blobs.push_back(q.Text(0));
       }
-      Stmt d1(db_,
+      Stmt d1(*stmts_,
               "DELETE FROM versions WHERE object_id IN (SELECT id FROM objects WHERE "
               "deleted_micros<>0 AND deleted_micros<?)");
       d1.Bind(cutoff);
       RETURN_IF_ERROR(d1.Exec());
-      Stmt d0(db_,
+      Stmt d0(*stmts_,
               "DELETE FROM shares WHERE object_id IN (SELECT id FROM objects WHERE "
               "deleted_micros<>0 AND deleted_micros<?)");
       d0.Bind(cutoff);
       RETURN_IF_ERROR(d0.Exec());
-      Stmt d2(db_, "DELETE FROM objects WHERE deleted_micros<>0 AND deleted_micros<?");
+      Stmt d2(*stmts_, "DELETE FROM objects WHERE deleted_micros<>0 AND deleted_micros<?");
       d2.Bind(cutoff);
       return d2.Exec();
     }();
@@ -730,9 +797,9 @@ class SqliteMetaStore : public MetaStore {
 
   Result<std::vector<Object>> TrashedBefore(int64_t cutoff) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kObjectCols +
-                 " FROM objects WHERE deleted_micros<>0 AND deleted_micros<? ORDER BY rowid")
-                    .c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kObjectCols +
+                     " FROM objects WHERE deleted_micros<>0 AND deleted_micros<? ORDER BY rowid")
+                        .c_str());
     s.Bind(cutoff);
     std::vector<Object> out;
     while (true) {
@@ -744,7 +811,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Object> GetObject(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kObjectCols + " FROM objects WHERE id=?").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kObjectCols + " FROM objects WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such file");
@@ -752,7 +819,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status SetCurrentVersion(const std::string& id, int64_t version) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE objects SET current_version=?, deleted_micros=0 WHERE id=? AND EXISTS "
            "(SELECT 1 FROM versions WHERE object_id=? AND version=?)");
     s.Bind(version).Bind(id).Bind(id).Bind(version);
@@ -763,7 +830,7 @@ class SqliteMetaStore : public MetaStore {
   Status MoveObject(const std::string& id, int64_t folder_id, const std::string& name_sealed,
                     const std::string& name_tag) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE objects SET folder_id=?, name_sealed=?, name_tag=? WHERE id=?");
+    Stmt s(*stmts_, "UPDATE objects SET folder_id=?, name_sealed=?, name_tag=? WHERE id=?");
     s.Bind(folder_id).BindBlob(name_sealed).Bind(name_tag).Bind(id);
     auto r = s.Step();
     if (!r.ok()) {
@@ -778,7 +845,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateShare(const Share& x) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO shares(object_id,kind,group_id,user_id,token_hash,password_hash,"
            "expires_micros,max_downloads,created_by,created_micros) VALUES(?,?,?,?,?,?,?,?,?,?)");
     s.Bind(x.object_id).Bind(x.kind).Bind(x.group_id).Bind(x.user_id);
@@ -796,7 +863,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Share> GetShare(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE id=?").c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such share");
@@ -804,7 +871,8 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Share> GetShareByToken(const std::string& hash) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE token_hash=?").c_str());
+    Stmt s(*stmts_,
+           (std::string("SELECT ") + kShareCols + " FROM shares WHERE token_hash=?").c_str());
     s.Bind(hash);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no such link");
@@ -812,17 +880,18 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<Share>> ListSharesOfObject(const std::string& object_id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kShareCols + " FROM shares WHERE object_id=? ORDER BY id")
-                    .c_str());
+    Stmt s(*stmts_,
+           (std::string("SELECT ") + kShareCols + " FROM shares WHERE object_id=? ORDER BY id")
+               .c_str());
     s.Bind(object_id);
     return Shares(s);
   }
   Result<std::vector<Share>> ListSharesTo(int64_t user_id,
                                           const std::vector<int64_t>& groups) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kShareCols +
-                 " FROM shares WHERE revoked_micros=0 AND kind<>'link' ORDER BY id")
-                    .c_str());
+    Stmt s(*stmts_, (std::string("SELECT ") + kShareCols +
+                     " FROM shares WHERE revoked_micros=0 AND kind<>'link' ORDER BY id")
+                        .c_str());
     ASSIGN_OR_RETURN(auto all, Shares(s));
     std::vector<Share> out;
     for (auto& x : all)
@@ -834,7 +903,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status RevokeShare(int64_t id, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE shares SET revoked_micros=? WHERE id=? AND revoked_micros=0");
+    Stmt s(*stmts_, "UPDATE shares SET revoked_micros=? WHERE id=? AND revoked_micros=0");
     s.Bind(now).Bind(id);
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1) return NotFound("no such live share");
@@ -842,7 +911,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status CountLinkDownload(int64_t id, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE shares SET downloads=downloads+1 WHERE id=? AND kind='link' AND "
            "revoked_micros=0 AND expires_micros>? AND downloads<max_downloads");
     s.Bind(id).Bind(now);
@@ -853,7 +922,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> CountLinkPasswordFailure(int64_t id, int64_t max, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE shares SET failed_passwords=failed_passwords+1, revoked_micros=CASE WHEN "
            "failed_passwords+1>=? AND revoked_micros=0 THEN ? ELSE revoked_micros END WHERE id=? "
            "RETURNING failed_passwords");
@@ -867,7 +936,7 @@ class SqliteMetaStore : public MetaStore {
 
   Status CreateUpload(const UploadSession& u) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO uploads(id,folder_id,name_sealed,name_tag,user_id,device_id,wrapped_key,"
            "size,committed,created_micros,expires_micros) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     s.Bind(u.id)
@@ -885,7 +954,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<UploadSession> GetUpload(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "SELECT id,folder_id,name_sealed,name_tag,user_id,device_id,wrapped_key,size,committed,"
            "created_micros,expires_micros FROM uploads WHERE id=?");
     s.Bind(id);
@@ -908,7 +977,7 @@ class SqliteMetaStore : public MetaStore {
   Status AdvanceUpload(const std::string& id, uint64_t from, uint64_t to,
                        int64_t expires) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE uploads SET committed=?, expires_micros=? WHERE id=? AND committed=?");
+    Stmt s(*stmts_, "UPDATE uploads SET committed=?, expires_micros=? WHERE id=? AND committed=?");
     s.Bind(static_cast<int64_t>(to)).Bind(expires).Bind(id).Bind(static_cast<int64_t>(from));
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1)
@@ -918,20 +987,20 @@ class SqliteMetaStore : public MetaStore {
   }
   Status DeleteUpload(const std::string& id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "DELETE FROM uploads WHERE id=?");
+    Stmt s(*stmts_, "DELETE FROM uploads WHERE id=?");
     s.Bind(id);
     return s.Exec();
   }
   Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT COUNT(*) FROM uploads WHERE user_id=? AND expires_micros>?");
+    Stmt s(*stmts_, "SELECT COUNT(*) FROM uploads WHERE user_id=? AND expires_micros>?");
     s.Bind(user_id).Bind(now);
     ASSIGN_OR_RETURN(bool row, s.Step());
     return row ? s.Int(0) : int64_t{0};
   }
   Result<std::vector<std::string>> ExpiredUploads(int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id FROM uploads WHERE expires_micros<=? ORDER BY id");
+    Stmt s(*stmts_, "SELECT id FROM uploads WHERE expires_micros<=? ORDER BY id");
     s.Bind(now);
     std::vector<std::string> out;
     while (true) {
@@ -944,7 +1013,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<std::optional<std::string>> GetPolicy(const std::string& key) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT value FROM policies WHERE key=?");
+    Stmt s(*stmts_, "SELECT value FROM policies WHERE key=?");
     s.Bind(key);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return std::optional<std::string>();
@@ -952,7 +1021,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status PutPolicy(const std::string& key, const std::string& value) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO policies(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET "
            "value=excluded.value");
     s.Bind(key).Bind(value);
@@ -962,7 +1031,7 @@ class SqliteMetaStore : public MetaStore {
   Status RecordDownload(int64_t time, int64_t user_id, int64_t device_id, uint64_t bytes,
                         uint64_t individuals) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO downloads(time_micros,user_id,device_id,bytes,individuals) "
            "VALUES(?,?,?,?,?)");
     s.Bind(time)
@@ -980,7 +1049,7 @@ class SqliteMetaStore : public MetaStore {
         "WHERE time_micros>=?";
     if (user_id) sql += " AND user_id=?";
     if (device_id) sql += " AND device_id=?";
-    Stmt s(db_, sql.c_str());
+    Stmt s(*stmts_, sql.c_str());
     s.Bind(since);
     if (user_id) s.Bind(*user_id);
     if (device_id) s.Bind(*device_id);
@@ -998,11 +1067,11 @@ class SqliteMetaStore : public MetaStore {
   Status PutNetworkRule(const NetworkRule& r) override {
     std::lock_guard<std::mutex> l(mu_);
     if (r.cidrs.empty()) {
-      Stmt s(db_, "DELETE FROM network_rules WHERE kind=? AND name=?");
+      Stmt s(*stmts_, "DELETE FROM network_rules WHERE kind=? AND name=?");
       s.Bind(r.kind).Bind(r.name);
       return s.Exec();
     }
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO network_rules(kind,name,cidrs) VALUES(?,?,?) ON CONFLICT(kind,name) DO "
            "UPDATE SET cidrs=excluded.cidrs");
     s.Bind(r.kind).Bind(r.name).Bind(r.cidrs);
@@ -1010,7 +1079,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<NetworkRule>> ListNetworkRules() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT kind, name, cidrs FROM network_rules ORDER BY kind, name");
+    Stmt s(*stmts_, "SELECT kind, name, cidrs FROM network_rules ORDER BY kind, name");
     std::vector<NetworkRule> out;
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1021,7 +1090,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> CreateOrg(const Org& o) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "INSERT INTO orgs(name,scope,expires_micros,created_micros) VALUES(?,?,?,?)");
+    Stmt s(*stmts_, "INSERT INTO orgs(name,scope,expires_micros,created_micros) VALUES(?,?,?,?)");
     s.Bind(o.name).Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.created_micros);
     auto r = s.Step();
     if (!r.ok()) {
@@ -1033,7 +1102,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateOrg(const Org& o) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "UPDATE orgs SET scope=?, expires_micros=? WHERE id=?");
+    Stmt s(*stmts_, "UPDATE orgs SET scope=?, expires_micros=? WHERE id=?");
     s.Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.id);
     RETURN_IF_ERROR(s.Exec());
     if (sqlite3_changes(db_) != 1) return NotFound("no organisation " + o.name);
@@ -1041,7 +1110,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Org> GetOrgByName(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs WHERE name=?");
+    Stmt s(*stmts_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs WHERE name=?");
     s.Bind(name);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no organisation named '" + name + "'");
@@ -1049,7 +1118,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<Org>> ListOrgs() override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs ORDER BY name");
+    Stmt s(*stmts_, "SELECT id,name,scope,expires_micros,created_micros FROM orgs ORDER BY name");
     std::vector<Org> out;
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1061,11 +1130,11 @@ class SqliteMetaStore : public MetaStore {
   Status SetUserOrg(int64_t user_id, std::optional<int64_t> org_id) override {
     std::lock_guard<std::mutex> l(mu_);
     if (!org_id) {
-      Stmt s(db_, "DELETE FROM org_members WHERE user_id=?");
+      Stmt s(*stmts_, "DELETE FROM org_members WHERE user_id=?");
       s.Bind(user_id);
       return s.Exec();
     }
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO org_members(user_id,org_id) VALUES(?,?) ON CONFLICT(user_id) DO UPDATE "
            "SET org_id=excluded.org_id");
     s.Bind(user_id).Bind(*org_id);
@@ -1073,7 +1142,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::optional<Org>> OrgOfUser(int64_t user_id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "SELECT o.id,o.name,o.scope,o.expires_micros,o.created_micros FROM org_members m "
            "JOIN orgs o ON o.id=m.org_id WHERE m.user_id=?");
     s.Bind(user_id);
@@ -1083,7 +1152,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<int64_t>> OrgMembers(int64_t org_id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "SELECT user_id FROM org_members WHERE org_id=? ORDER BY user_id");
+    Stmt s(*stmts_, "SELECT user_id FROM org_members WHERE org_id=? ORDER BY user_id");
     s.Bind(org_id);
     std::vector<int64_t> out;
     while (true) {
@@ -1095,7 +1164,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> CreateApproval(const Approval& a) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO approvals(kind,requester_id,folder_id,object_id,version,reason_sealed,"
            "status,created_micros,duration_micros) VALUES(?,?,?,?,?,?,?,?,?)");
     s.Bind(a.kind)
@@ -1112,7 +1181,8 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Approval> GetApproval(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, (std::string("SELECT ") + kApprovalCols + " FROM approvals WHERE id=?").c_str());
+    Stmt s(*stmts_,
+           (std::string("SELECT ") + kApprovalCols + " FROM approvals WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no approval request " + std::to_string(id));
@@ -1120,7 +1190,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateApproval(const Approval& a, const std::string& expected_status) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "UPDATE approvals SET status=?, approver_id=?, decided_micros=?, expires_micros=? "
            "WHERE id=? AND status=?");
     s.Bind(a.status)
@@ -1142,7 +1212,7 @@ class SqliteMetaStore : public MetaStore {
     if (!kind.empty()) sql += " AND kind=?";
     if (requester_id) sql += " AND requester_id=?";
     sql += " ORDER BY id DESC LIMIT ?";
-    Stmt s(db_, sql.c_str());
+    Stmt s(*stmts_, sql.c_str());
     if (!kind.empty()) s.Bind(kind);
     if (requester_id) s.Bind(requester_id);
     s.Bind(static_cast<int64_t>(limit));
@@ -1157,7 +1227,7 @@ class SqliteMetaStore : public MetaStore {
 
   Status BackupTo(const std::string& path) override {
     std::lock_guard<std::mutex> l(mu_);
-    Stmt s(db_, "VACUUM INTO ?");
+    Stmt s(*stmts_, "VACUUM INTO ?");
     s.Bind(path);
     RETURN_IF_ERROR(s.Exec());
     ::chmod(path.c_str(), 0600);
@@ -1218,7 +1288,7 @@ class SqliteMetaStore : public MetaStore {
     return Status::Ok();
   }
   int UserVersion() {
-    Stmt s(db_, "PRAGMA user_version");
+    Stmt s(*stmts_, "PRAGMA user_version");
     auto r = s.Step();
     return (r.ok() && *r) ? static_cast<int>(s.Int(0)) : -1;
   }
@@ -1267,28 +1337,28 @@ class SqliteMetaStore : public MetaStore {
   Result<ObjectVersion> AddVersionLocked(int64_t folder_id, const std::string& name_sealed,
                                          const std::string& name_tag, ObjectVersion v,
                                          const std::string& new_object_id) {
-    Stmt f(db_, "SELECT id, current_version FROM objects WHERE folder_id=? AND name_tag=?");
+    Stmt f(*stmts_, "SELECT id, current_version FROM objects WHERE folder_id=? AND name_tag=?");
     f.Bind(folder_id).Bind(name_tag);
     ASSIGN_OR_RETURN(bool row, f.Step());
     if (row) {
       v.object_id = f.Text(0);
-      Stmt mx(db_, "SELECT COALESCE(MAX(version),0) FROM versions WHERE object_id=?");
+      Stmt mx(*stmts_, "SELECT COALESCE(MAX(version),0) FROM versions WHERE object_id=?");
       mx.Bind(v.object_id);
       ASSIGN_OR_RETURN(bool r2, mx.Step());
       v.version = (r2 ? mx.Int(0) : 0) + 1;
-      Stmt u(db_, "UPDATE objects SET current_version=?, deleted_micros=0 WHERE id=?");
+      Stmt u(*stmts_, "UPDATE objects SET current_version=?, deleted_micros=0 WHERE id=?");
       u.Bind(v.version).Bind(v.object_id);
       RETURN_IF_ERROR(u.Exec());
     } else {
       v.object_id = new_object_id;
       v.version = 1;
-      Stmt i(db_,
+      Stmt i(*stmts_,
              "INSERT INTO objects(id,folder_id,name_sealed,name_tag,current_version) "
              "VALUES(?,?,?,?,1)");
       i.Bind(v.object_id).Bind(folder_id).BindBlob(name_sealed).Bind(name_tag);
       RETURN_IF_ERROR(i.Exec());
     }
-    Stmt i(db_,
+    Stmt i(*stmts_,
            (std::string("INSERT INTO versions(") + kVersionCols + ") VALUES(?,?,?,?,?,?,?,?,?)")
                .c_str());
     i.Bind(v.object_id)
@@ -1306,6 +1376,7 @@ class SqliteMetaStore : public MetaStore {
 
   std::mutex mu_;
   sqlite3* db_ = nullptr;
+  std::unique_ptr<StmtCache> stmts_;
 };
 
 }  // namespace
