@@ -5,6 +5,12 @@
 // records. Names of files and folders are stored sealed (crypto::NameCipher)
 // with a keyed index tag; secrets (TOTP seeds) sealed; tokens only as hashes.
 // Thread-safe. Schema migrations are versioned (PRAGMA user_version).
+//
+// The SQLite store caches the rows read on every request (device by
+// fingerprint, user, session, folder, group memberships, ACLs) and drops the
+// cache on any write to those tables through it, so every read sees every
+// earlier write. It assumes it is the only writer of the database while it is
+// open (the vault server; `serve --init` and `--new-admin-token` run offline).
 #pragma once
 
 #include <cstdint>

@@ -323,6 +323,35 @@ Object ReadObject(Stmt& s) {
   return o;
 }
 
+// What every authenticated request looks up (device by certificate, user,
+// session, folder, group memberships, ACLs), kept in memory. The vault
+// process is the only writer of its database while it runs, and every write
+// to these tables goes through this store, which clears the cache under the
+// same mutex before it writes: a lock, revocation, logout, membership or ACL
+// change applies to the very next request. Only found rows are cached.
+struct AuthCache {
+  static constexpr size_t kMaxEntries = 4096;  // per map; a full map is emptied
+  std::unordered_map<std::string, Device> device_by_fp;
+  std::unordered_map<int64_t, User> user_by_id;
+  std::unordered_map<std::string, Session> session_by_hash;
+  std::unordered_map<int64_t, Folder> folder_by_id;
+  std::unordered_map<int64_t, std::vector<int64_t>> groups_of;
+  std::unordered_map<int64_t, std::vector<Acl>> acls_of;
+  void Clear() {
+    device_by_fp.clear();
+    user_by_id.clear();
+    session_by_hash.clear();
+    folder_by_id.clear();
+    groups_of.clear();
+    acls_of.clear();
+  }
+  template <typename Map, typename K, typename V>
+  static void Put(Map& m, const K& k, const V& v) {
+    if (m.size() >= kMaxEntries) m.clear();
+    m.insert_or_assign(k, v);
+  }
+};
+
 class SqliteMetaStore : public MetaStore {
  public:
   ~SqliteMetaStore() override {
@@ -370,6 +399,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateUser(const User& u) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_,
            "INSERT INTO users(name, role, password_hash, totp_sealed, status, allowed_cidrs, "
            "created_micros) VALUES(?,?,?,?,?,?,?)");
@@ -390,11 +420,14 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<User> GetUser(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.user_by_id.find(id); it != cache_.user_by_id.end()) return it->second;
     Stmt s(*stmts_, (std::string("SELECT ") + kUserCols + " FROM users WHERE id=?").c_str());
     s.Bind(id);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("no user with id " + std::to_string(id));
-    return ReadUser(s);
+    User u = ReadUser(s);
+    AuthCache::Put(cache_.user_by_id, id, u);
+    return u;
   }
   Result<User> GetUserByName(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -406,6 +439,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateUser(const User& u) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_,
            "UPDATE users SET role=?, password_hash=?, totp_sealed=?, status=?, failed_logins=?, "
            "locked_until=?, pledge_micros=?, allowed_cidrs=?, totp_last_step=? WHERE id=?");
@@ -437,6 +471,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateGroup(const std::string& name) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "INSERT INTO groups_(name) VALUES(?)");
     s.Bind(name);
     auto r = s.Step();
@@ -457,18 +492,21 @@ class SqliteMetaStore : public MetaStore {
   }
   Status AddMember(int64_t g, int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "INSERT OR IGNORE INTO group_members(group_id,user_id) VALUES(?,?)");
     s.Bind(g).Bind(u);
     return s.Exec();
   }
   Status RemoveMember(int64_t g, int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "DELETE FROM group_members WHERE group_id=? AND user_id=?");
     s.Bind(g).Bind(u);
     return s.Exec();
   }
   Result<std::vector<int64_t>> GroupsOf(int64_t u) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.groups_of.find(u); it != cache_.groups_of.end()) return it->second;
     Stmt s(*stmts_, "SELECT group_id FROM group_members WHERE user_id=? ORDER BY group_id");
     s.Bind(u);
     std::vector<int64_t> out;
@@ -477,11 +515,13 @@ class SqliteMetaStore : public MetaStore {
       if (!row) break;
       out.push_back(s.Int(0));
     }
+    AuthCache::Put(cache_.groups_of, u, out);
     return out;
   }
 
   Result<int64_t> CreateDevice(const Device& d) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_,
            "INSERT INTO devices(user_id, name, status, csr_pem, cert_pem, fingerprint, "
            "poll_secret_hash, created_micros) VALUES(?,?,?,?,?,?,?,?)");
@@ -504,15 +544,19 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Device> GetDeviceByFingerprint(const std::string& fp) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.device_by_fp.find(fp); it != cache_.device_by_fp.end()) return it->second;
     Stmt s(*stmts_,
            (std::string("SELECT ") + kDeviceCols + " FROM devices WHERE fingerprint=?").c_str());
     s.Bind(fp);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return NotFound("device certificate is not enrolled");
-    return ReadDevice(s);
+    Device d = ReadDevice(s);
+    AuthCache::Put(cache_.device_by_fp, fp, d);
+    return d;
   }
   Status UpdateDevice(const Device& d) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "UPDATE devices SET status=?, cert_pem=?, fingerprint=?, name=? WHERE id=?");
     s.Bind(d.status).Bind(d.cert_pem);
     if (d.fingerprint.empty())
@@ -528,7 +572,20 @@ class SqliteMetaStore : public MetaStore {
     std::lock_guard<std::mutex> l(mu_);
     Stmt s(*stmts_, "UPDATE devices SET last_seen_micros=?, last_ip=? WHERE id=?");
     s.Bind(micros).Bind(ip).Bind(id);
-    return s.Exec();
+    Status st = s.Exec();
+    // Keep the cached row current (only these two columns change), so the
+    // vault's "touch at most every 30 s" sees the new time.
+    for (auto& [fp, d] : cache_.device_by_fp) {
+      if (d.id != id) continue;
+      if (!st.ok()) {
+        cache_.Clear();
+        break;
+      }
+      d.last_seen_micros = micros;
+      d.last_ip = ip;
+      break;
+    }
+    return st;
   }
   Result<std::vector<Device>> ListDevices() override {
     std::lock_guard<std::mutex> l(mu_);
@@ -566,6 +623,7 @@ class SqliteMetaStore : public MetaStore {
 
   Status CreateSession(const Session& x) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_,
            "INSERT INTO sessions(token_hash,user_id,device_id,created_micros,expires_micros,"
            "source_ip) VALUES(?,?,?,?,?,?)");
@@ -579,6 +637,8 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Session> GetSession(const std::string& hash) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.session_by_hash.find(hash); it != cache_.session_by_hash.end())
+      return it->second;
     Stmt s(*stmts_,
            "SELECT token_hash,user_id,device_id,created_micros,expires_micros,source_ip FROM "
            "sessions WHERE token_hash=?");
@@ -592,16 +652,19 @@ class SqliteMetaStore : public MetaStore {
     x.created_micros = s.Int(3);
     x.expires_micros = s.Int(4);
     x.source_ip = s.Text(5);
+    AuthCache::Put(cache_.session_by_hash, hash, x);
     return x;
   }
   Status DeleteSession(const std::string& hash) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "DELETE FROM sessions WHERE token_hash=?");
     s.Bind(hash);
     return s.Exec();
   }
   Result<int64_t> DeleteSessionsOfDevice(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "DELETE FROM sessions WHERE device_id=?");
     s.Bind(id);
     RETURN_IF_ERROR(s.Exec());
@@ -609,6 +672,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> DeleteSessionsOfUser(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "DELETE FROM sessions WHERE user_id=?");
     s.Bind(id);
     RETURN_IF_ERROR(s.Exec());
@@ -617,6 +681,7 @@ class SqliteMetaStore : public MetaStore {
 
   Result<int64_t> CreateFolder(const Folder& f) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     Stmt s(*stmts_, "INSERT INTO folders(name_sealed,name_tag,created_micros) VALUES(?,?,?)");
     s.BindBlob(f.name_sealed).Bind(f.name_tag).Bind(f.created_micros);
     auto r = s.Step();
@@ -629,9 +694,12 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<Folder> GetFolder(int64_t id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.folder_by_id.find(id); it != cache_.folder_by_id.end()) return it->second;
     Stmt s(*stmts_, "SELECT id,name_sealed,name_tag,created_micros FROM folders WHERE id=?");
     s.Bind(id);
-    return OneFolder(s);
+    ASSIGN_OR_RETURN(Folder f, OneFolder(s));
+    AuthCache::Put(cache_.folder_by_id, id, f);
+    return f;
   }
   Result<Folder> GetFolderByTag(const std::string& tag) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -652,6 +720,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status SetAcl(const Acl& a) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();
     if (a.perms.empty()) {
       Stmt s(*stmts_, "DELETE FROM folder_acl WHERE folder_id=? AND group_id=?");
       s.Bind(a.folder_id).Bind(a.group_id);
@@ -665,6 +734,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<std::vector<Acl>> AclsOf(int64_t folder_id) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (auto it = cache_.acls_of.find(folder_id); it != cache_.acls_of.end()) return it->second;
     Stmt s(*stmts_, "SELECT folder_id,group_id,perms FROM folder_acl WHERE folder_id=?");
     s.Bind(folder_id);
     std::vector<Acl> out;
@@ -673,6 +743,7 @@ class SqliteMetaStore : public MetaStore {
       if (!row) break;
       out.push_back(Acl{s.Int(0), s.Int(1), s.Text(2)});
     }
+    AuthCache::Put(cache_.acls_of, folder_id, out);
     return out;
   }
 
@@ -1066,6 +1137,7 @@ class SqliteMetaStore : public MetaStore {
   // ---- governance ----
   Status PutNetworkRule(const NetworkRule& r) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();  // not cached today; cleared so a future cache of these stays correct
     if (r.cidrs.empty()) {
       Stmt s(*stmts_, "DELETE FROM network_rules WHERE kind=? AND name=?");
       s.Bind(r.kind).Bind(r.name);
@@ -1090,6 +1162,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Result<int64_t> CreateOrg(const Org& o) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();  // not cached today; cleared so a future cache of these stays correct
     Stmt s(*stmts_, "INSERT INTO orgs(name,scope,expires_micros,created_micros) VALUES(?,?,?,?)");
     s.Bind(o.name).Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.created_micros);
     auto r = s.Step();
@@ -1102,6 +1175,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status UpdateOrg(const Org& o) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();  // not cached today; cleared so a future cache of these stays correct
     Stmt s(*stmts_, "UPDATE orgs SET scope=?, expires_micros=? WHERE id=?");
     s.Bind(JoinIds(o.scope)).Bind(o.expires_micros).Bind(o.id);
     RETURN_IF_ERROR(s.Exec());
@@ -1129,6 +1203,7 @@ class SqliteMetaStore : public MetaStore {
   }
   Status SetUserOrg(int64_t user_id, std::optional<int64_t> org_id) override {
     std::lock_guard<std::mutex> l(mu_);
+    cache_.Clear();  // not cached today; cleared so a future cache of these stays correct
     if (!org_id) {
       Stmt s(*stmts_, "DELETE FROM org_members WHERE user_id=?");
       s.Bind(user_id);
@@ -1377,6 +1452,7 @@ class SqliteMetaStore : public MetaStore {
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   std::unique_ptr<StmtCache> stmts_;
+  AuthCache cache_;  // guarded by mu_
 };
 
 }  // namespace

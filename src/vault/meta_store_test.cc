@@ -297,5 +297,85 @@ TEST_F(MetaStoreTest, MoveAndRestoreVersions) {
   EXPECT_EQ(o->deleted_micros, 0);
 }
 
+// The store caches the rows every request reads (device by certificate, user,
+// session, folder, groups, ACLs). Each lookup is made once to fill the cache,
+// then the row is changed: the next lookup must see the change (remote lock,
+// logout, membership and ACL changes apply to the very next request).
+TEST_F(MetaStoreTest, CachedLookupsSeeEveryWrite) {
+  User u;
+  u.name = "bob";
+  u.created_micros = 1;
+  int64_t uid = db_->CreateUser(u).value();
+  Device d;
+  d.user_id = uid;
+  d.name = "pc";
+  d.status = "active";
+  d.csr_pem = "csr";
+  d.fingerprint = "fp1";
+  d.poll_secret_hash = "h";
+  d.id = db_->CreateDevice(d).value();
+  int64_t gid = db_->CreateGroup("g").value();
+  ASSERT_TRUE(db_->AddMember(gid, uid).ok());
+  int64_t fid = db_->CreateFolder(Folder{0, "sealed", "tag", 1}).value();
+  ASSERT_TRUE(db_->SetAcl(Acl{fid, gid, "r"}).ok());
+  ASSERT_TRUE(db_->CreateSession(Session{"th", uid, d.id, 1, 100, "127.0.0.1"}).ok());
+  auto fill = [&] {
+    ASSERT_TRUE(db_->GetDeviceByFingerprint("fp1").ok());
+    ASSERT_TRUE(db_->GetUser(uid).ok());
+    ASSERT_TRUE(db_->GetSession("th").ok());
+    ASSERT_TRUE(db_->GetFolder(fid).ok());
+    ASSERT_TRUE(db_->GroupsOf(uid).ok());
+    ASSERT_TRUE(db_->AclsOf(fid).ok());
+  };
+  fill();
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1")->status, "active");
+
+  // Touch keeps the cached device current.
+  ASSERT_TRUE(db_->TouchDevice(d.id, 777, "10.0.0.9").ok());
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1")->last_seen_micros, 777);
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1")->last_ip, "10.0.0.9");
+
+  d.status = "locked";
+  ASSERT_TRUE(db_->UpdateDevice(d).ok());
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1")->status, "locked");
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1")->last_seen_micros, 777);
+
+  fill();
+  User changed = db_->GetUser(uid).value();
+  changed.status = "disabled";
+  ASSERT_TRUE(db_->UpdateUser(changed).ok());
+  EXPECT_EQ(db_->GetUser(uid)->status, "disabled");
+
+  fill();
+  ASSERT_TRUE(db_->SetAcl(Acl{fid, gid, "rw"}).ok());
+  EXPECT_EQ(db_->AclsOf(fid)->at(0).perms, "rw");
+  fill();
+  ASSERT_TRUE(db_->SetAcl(Acl{fid, gid, ""}).ok());
+  EXPECT_TRUE(db_->AclsOf(fid)->empty());
+
+  fill();
+  ASSERT_TRUE(db_->RemoveMember(gid, uid).ok());
+  EXPECT_TRUE(db_->GroupsOf(uid)->empty());
+
+  fill();
+  ASSERT_TRUE(db_->DeleteSession("th").ok());
+  EXPECT_EQ(db_->GetSession("th").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(db_->CreateSession(Session{"th2", uid, d.id, 1, 100, "127.0.0.1"}).ok());
+  ASSERT_TRUE(db_->GetSession("th2").ok());
+  ASSERT_EQ(db_->DeleteSessionsOfDevice(d.id).value(), 1);
+  EXPECT_EQ(db_->GetSession("th2").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(db_->CreateSession(Session{"th3", uid, d.id, 1, 100, "127.0.0.1"}).ok());
+  ASSERT_TRUE(db_->GetSession("th3").ok());
+  ASSERT_EQ(db_->DeleteSessionsOfUser(uid).value(), 1);
+  EXPECT_EQ(db_->GetSession("th3").status().code(), StatusCode::kNotFound);
+
+  // A device that was not found is not remembered as absent.
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp2").status().code(), StatusCode::kNotFound);
+  d.fingerprint = "fp2";
+  ASSERT_TRUE(db_->UpdateDevice(d).ok());
+  EXPECT_TRUE(db_->GetDeviceByFingerprint("fp2").ok());
+  EXPECT_EQ(db_->GetDeviceByFingerprint("fp1").status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace mamori::vault
