@@ -6,6 +6,9 @@
 #   3. the authenticated list API at 64 connections for 10 s: req/s and p99
 #      (goal p99 < 20 ms; every request audited)
 # Usage: bench/serve_vs_nginx.sh [BUILD_DIR]   (needs nginx, curl, oathtool)
+#   VAULT_BASELINE=/path/to/older/mamori also measures that binary's download and
+#   list API on the same data, right after this build's, so a change is compared
+#   back to back on a shared (noisy) machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -25,14 +28,23 @@ trap cleanup EXIT
 
 "$M" serve --init --data "$W/data" --keys "$W/keys" >"$W/init.out"
 TOKEN=$(sed -n 's/^    \([A-Za-z0-9_-]\{20,\}\)$/\1/p' "$W/init.out")
-"$M" serve --data "$W/data" --keys "$W/keys" --listen 127.0.0.1:$VPORT ${VAULT_FLAGS:-} >"$W/vault.out" 2>&1 &
-echo $! >"$W/vault.pid"
 CA=$W/data/pki/ca.crt
-for i in $(seq 1 600); do
-  curl -sf --cacert "$CA" https://127.0.0.1:$VPORT/v1/health >/dev/null && break
-  if [ "$i" = 600 ]; then echo "vault did not start:"; cat "$W/vault.out"; exit 2; fi
-  sleep 0.1
-done
+start_vault() {
+  "$1" serve --data "$W/data" --keys "$W/keys" --listen 127.0.0.1:$VPORT ${VAULT_FLAGS:-} \
+    >"$W/vault.out" 2>&1 &
+  echo $! >"$W/vault.pid"
+  for i in $(seq 1 600); do
+    curl -sf --cacert "$CA" https://127.0.0.1:$VPORT/v1/health >/dev/null && return 0
+    if [ "$i" = 600 ]; then echo "vault did not start:"; cat "$W/vault.out"; exit 2; fi
+    sleep 0.1
+  done
+}
+stop_vault() {
+  kill "$(cat "$W/vault.pid")"
+  while kill -0 "$(cat "$W/vault.pid")" 2>/dev/null; do sleep 0.1; done
+  rm -f "$W/vault.pid"
+}
+start_vault "$M"
 PW="$W/pw"; printf 'Kumo-7tsuki&Hoshi9\n' >"$PW"
 totp() { oathtool --totp -b "$(grep -o 'secret=[A-Z0-9]*' "$1" | cut -d= -f2)"; }
 export MAMORI_PROFILE=$W/admin
@@ -92,15 +104,27 @@ nginx_dl() {
   curl -sf --cacert "$CA" -o /dev/null -w '%{time_total}' "https://127.0.0.1:$NPORT/big.bin"
 }
 vault_dl >/dev/null; nginx_dl >/dev/null   # warm the page cache
-TV=$(vault_dl); TN=$(nginx_dl)
-VDL=$(echo "$MB / $TV" | bc -l); NDL=$(echo "$MB / $TN" | bc -l)
-RATIO=$(echo "$VDL / $NDL" | bc -l)
-
-printf 'download %d MiB: vault %.0f MB/s, nginx %.0f MB/s, ratio %.2fx (goal >= 0.5x)\n' \
-  "$MB" "$VDL" "$NDL" "$RATIO"
+TN=$(nginx_dl)
+NDL=$(echo "$MB / $TN" | bc -l)
+measure() {  # $1: label
+  local TV VDL RATIO
+  TV=$(vault_dl)
+  VDL=$(echo "$MB / $TV" | bc -l)
+  RATIO=$(echo "$VDL / $NDL" | bc -l)
+  printf '%sdownload %d MiB: vault %.0f MB/s, nginx %.0f MB/s, ratio %.2fx (goal >= 0.5x)\n' \
+    "$1" "$MB" "$VDL" "$NDL" "$RATIO"
+  if [ -x "$VB" ]; then
+    printf '%s' "$1"
+    "$VB" "$W/user" /v1/folders/1/files 64 10 || true
+  else
+    echo "list API: $VB not built (configure with -DMAMORI_BENCH=ON)"
+  fi
+}
+measure ""
 printf 'upload %d MiB into the vault: %.0f MB/s\n' "$MB" "$UP"
-if [ -x "$VB" ]; then
-  "$VB" "$W/user" /v1/folders/1/files 64 10 || true
-else
-  echo "list API: $VB not built (configure with -DMAMORI_BENCH=ON)"
+if [ -n "${VAULT_BASELINE:-}" ]; then
+  stop_vault
+  start_vault "$VAULT_BASELINE"
+  vault_dl >/dev/null
+  measure "baseline $VAULT_BASELINE: "
 fi
