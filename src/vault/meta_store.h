@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -230,6 +231,10 @@ class MetaStore {
                                            const std::string& new_object_id) = 0;
   virtual Result<Object> FindObject(int64_t folder_id, const std::string& name_tag) = 0;
   virtual Result<std::vector<Object>> ListObjects(int64_t folder_id, bool trash) = 0;
+  // The same objects, each with its current version, in one query (a listing
+  // must not cost a query per file).
+  virtual Result<std::vector<std::pair<Object, ObjectVersion>>> ListObjectsWithCurrent(
+      int64_t folder_id, bool trash) = 0;
   virtual Result<ObjectVersion> GetVersion(const std::string& object_id, int64_t version) = 0;
   virtual Result<std::vector<ObjectVersion>> ListVersions(const std::string& object_id) = 0;
   // Every version's wrapped key (for KEK rotation) and a setter.

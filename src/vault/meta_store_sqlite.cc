@@ -784,6 +784,40 @@ class SqliteMetaStore : public MetaStore {
     }
     return out;
   }
+  Result<std::vector<std::pair<Object, ObjectVersion>>> ListObjectsWithCurrent(
+      int64_t folder_id, bool trash) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(*stmts_,
+           "SELECT o.id, o.folder_id, o.name_sealed, o.name_tag, o.current_version, "
+           "o.deleted_micros, v.object_id, v.version, v.blob_id, v.wrapped_key, v.size, v.sha256, "
+           "v.label, v.created_micros, v.created_by FROM objects o LEFT JOIN versions v ON "
+           "v.object_id=o.id AND v.version=o.current_version WHERE o.folder_id=? AND " +
+               std::string(trash ? "o.deleted_micros<>0" : "o.deleted_micros=0") +
+               " ORDER BY o.rowid");
+    s.Bind(folder_id);
+    std::vector<std::pair<Object, ObjectVersion>> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      Object o = ReadObject(s);
+      if (s.IsNull(6))
+        return DataLoss("file " + o.id + " has no current version " +
+                        std::to_string(o.current_version) +
+                        " (damaged metadata); restore meta.db from a backup");
+      ObjectVersion v;
+      v.object_id = s.Text(6);
+      v.version = s.Int(7);
+      v.blob_id = s.Text(8);
+      v.wrapped_key = s.Text(9);
+      v.size = static_cast<uint64_t>(s.Int(10));
+      v.sha256 = s.Text(11);
+      v.label_json = s.Text(12);
+      v.created_micros = s.Int(13);
+      v.created_by = s.Int(14);
+      out.emplace_back(std::move(o), std::move(v));
+    }
+    return out;
+  }
   Result<ObjectVersion> GetVersion(const std::string& object_id, int64_t version) override {
     std::lock_guard<std::mutex> l(mu_);
     Stmt s(*stmts_, (std::string("SELECT ") + kVersionCols +

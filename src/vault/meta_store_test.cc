@@ -121,9 +121,25 @@ TEST_F(MetaStoreTest, ObjectsVersionsTrash) {
   ASSERT_TRUE(db_->SetWrappedKey("obj1", 1, "w1b").ok());
   EXPECT_EQ(db_->GetVersion("obj1", 1)->wrapped_key, "w1b");
 
+  v.blob_id = "b3";
+  v.size = 30;
+  ASSERT_TRUE(db_->AddVersion(*f, "n2", "tag-o2", v, "obj2").ok());
+  auto listed = db_->ListObjectsWithCurrent(*f, false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].first.id, "obj1");
+  EXPECT_EQ((*listed)[0].second.version, 2);
+  EXPECT_EQ((*listed)[0].second.blob_id, "b2");
+  EXPECT_EQ((*listed)[1].first.id, "obj2");
+  EXPECT_EQ((*listed)[1].second.size, 30u);
+  ASSERT_TRUE(db_->TrashObject("obj2", 400).ok());
+  ASSERT_TRUE(db_->PurgeTrash(401).ok());
+
   ASSERT_TRUE(db_->TrashObject("obj1", 500).ok());
   EXPECT_TRUE(db_->ListObjects(*f, false)->empty());
   EXPECT_EQ(db_->ListObjects(*f, true)->size(), 1u);
+  EXPECT_TRUE(db_->ListObjectsWithCurrent(*f, false)->empty());
+  EXPECT_EQ(db_->ListObjectsWithCurrent(*f, true)->size(), 1u);
   ASSERT_TRUE(db_->RestoreObject("obj1").ok());
   EXPECT_EQ(db_->ListObjects(*f, false)->size(), 1u);
   ASSERT_TRUE(db_->TrashObject("obj1", 500).ok());

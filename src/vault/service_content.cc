@@ -29,11 +29,10 @@ Status Vault::Impl::ListFolders(Ctx& c, ResponseSink& out) {
 Status Vault::Impl::ListFiles(Ctx& c, int64_t folder, ResponseSink& out) {
   RETURN_IF_ERROR(RequireContent(c, folder, 'r'));
   bool trash = c.query.count("trash") && c.query["trash"] == "1";
-  ASSIGN_OR_RETURN(auto objs, db->ListObjects(folder, trash));
+  ASSIGN_OR_RETURN(auto objs, db->ListObjectsWithCurrent(folder, trash));
   json arr = json::array();
-  for (const auto& o : objs) {
+  for (const auto& [o, v] : objs) {
     ASSIGN_OR_RETURN(std::string name, names->Open(o.name_sealed, "obj:" + o.id));
-    ASSIGN_OR_RETURN(ObjectVersion v, db->GetVersion(o.id, o.current_version));
     arr.push_back({{"name", name},
                    {"id", o.id},
                    {"version", v.version},
