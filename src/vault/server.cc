@@ -74,7 +74,7 @@ class BeastBody : public BodySource {
 // memory and written with one write, so header and body leave in one TLS
 // record and one segment; streamed and large ones (downloads) go out as they
 // come.
-constexpr uint64_t kCoalesceLimit = 256 * 1024;
+constexpr uint64_t kCoalesceLimit = 64 * 1024;  // buffered per connection at most
 
 class BeastSink : public ResponseSink {
  public:
