@@ -194,10 +194,15 @@ struct Vault::Impl {
   // ---- responses ----
   static Status SendJson(ResponseSink& out, int status, const json& body,
                          const std::string& event_id) {
-    std::string s = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    return SendJsonText(out, status, body.dump(-1, ' ', false, json::error_handler_t::replace),
+                        event_id);
+  }
+  // `text` must be valid JSON (built by the caller, e.g. a large listing).
+  static Status SendJsonText(ResponseSink& out, int status, const std::string& text,
+                             const std::string& event_id) {
     RETURN_IF_ERROR(out.Start(
-        status, {{"content-type", "application/json"}, {"x-mamori-event", event_id}}, s.size()));
-    RETURN_IF_ERROR(out.Write(s));
+        status, {{"content-type", "application/json"}, {"x-mamori-event", event_id}}, text.size()));
+    RETURN_IF_ERROR(out.Write(text));
     return out.Finish();
   }
 
