@@ -850,8 +850,42 @@ class ScannerImpl final : public Scanner {
     if (c->header_context.empty() && !col.context_rules.empty()) c->header_foreign = true;
   }
 
+  // Whether a positive keyword of `rule` ends or starts within [from, to).
+  bool PositiveKeywordNear(int rule, uint64_t from, uint64_t to) const {
+    auto it = std::lower_bound(keywords_.begin(), keywords_.end(), from,
+                               [](const KeywordHit& k, uint64_t v) { return k.end < v; });
+    for (; it != keywords_.end() && it->start < to; ++it)
+      if (it->rule == rule && !it->negative) return true;
+    return false;
+  }
+
+  // A candidate that can only reach --min-confidence with a keyword nearby
+  // (a bare date scores 0.2) and has none, even in a window wider than
+  // Settle's, would be dropped after validation; drop it before. Validators
+  // that can supply their own context (T+13, 普通預金, 〒, 様) are excluded.
+  bool CannotReachMinConfidence(const CompiledRule& rule, const Candidate& c) const {
+    if (c.cell || !c.header_context.empty()) return false;
+    switch (rule.validator) {
+      case ValidatorKind::kCorporateNumber:
+      case ValidatorKind::kBankAccount:
+      case ValidatorKind::kPostalCode:
+      case ValidatorKind::kPersonName:
+        return false;
+      default:
+        break;
+    }
+    double best_without_context = std::max(rule.scores.bare, rule.scores.structured);
+    if (!rule.context_required && ConfidenceOf(best_without_context) >= opt_.min_confidence)
+      return false;
+    uint64_t margin = 64;
+    uint64_t from =
+        c.start > rule.window_before + margin ? c.start - rule.window_before - margin : 0;
+    return !PositiveKeywordNear(c.rule, from, c.end + rule.window_after + margin);
+  }
+
   void Settle(const Candidate& c) {
     const CompiledRule& rule = rs_.compiled[c.rule];
+    if (CannotReachMinConfidence(rule, c)) return;
     uint64_t ctx_from = c.start > 80 ? c.start - 80 : 0;
     std::string_view text = Bytes(ctx_from, c.end + kSettleMargin);
     if (ctx_from < buf_base_) ctx_from = buf_base_;

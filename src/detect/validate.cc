@@ -138,9 +138,19 @@ bool ParseDate(std::string_view s, std::string* iso) {
     return false;
   }
   if (!IsValidDate(year, nums[1], nums[2])) return false;
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, nums[1], nums[2]);
-  *iso = buf;
+  // YYYY-MM-DD by hand: snprintf cost more than the rest of the validation
+  // on order exports with a date on every line.
+  char buf[10] = {static_cast<char>('0' + year / 1000 % 10),
+                  static_cast<char>('0' + year / 100 % 10),
+                  static_cast<char>('0' + year / 10 % 10),
+                  static_cast<char>('0' + year % 10),
+                  '-',
+                  static_cast<char>('0' + nums[1] / 10),
+                  static_cast<char>('0' + nums[1] % 10),
+                  '-',
+                  static_cast<char>('0' + nums[2] / 10),
+                  static_cast<char>('0' + nums[2] % 10)};
+  iso->assign(buf, sizeof buf);
   return true;
 }
 

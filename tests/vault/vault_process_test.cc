@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <ctime>
 #include <iostream>
 
@@ -143,10 +144,17 @@ TEST_F(VaultProcessTest, KillDashNineMidUploadLeavesNoPartialObject) {
 
 TEST_F(VaultProcessTest, LargeStreamingUploadAndDownloadKeepServerMemoryFlat) {
   SetUpOrg();
-  // 512 MiB by default keeps `make test` short; MAMORI_VAULT_BIG_MB=5120 runs 5 GiB.
-  uint64_t mb = 512;
+  // The 5 GiB by default (about two minutes here); MAMORI_VAULT_BIG_MB
+  // sets another size for quick runs. The encrypted blob needs the space on
+  // disk, so a machine without it skips the test and says so.
+  uint64_t mb = 5120;
   if (const char* e = getenv("MAMORI_VAULT_BIG_MB")) mb = std::strtoull(e, nullptr, 10);
   const uint64_t size = mb << 20;
+  std::error_code ec;
+  auto space = std::filesystem::space(dir_, ec);
+  if (!ec && space.available < size + (2ull << 30))
+    GTEST_SKIP() << "needs " << (size >> 20) + 2048 << " MiB free in " << dir_ << ", has "
+                 << (space.available >> 20) << " MiB; set MAMORI_VAULT_BIG_MB to a smaller size";
   ASSERT_EQ(Put(alice_, alice_session_, "warmup.txt", std::string(1 << 20, 'x')).status, 201);
   std::string got;
   ASSERT_EQ(Get(alice_, alice_session_, "warmup.txt", &got).status, 200);
