@@ -164,6 +164,7 @@ int Run(const ServeArgs& a) {
                " (the vault does not run without its audit log)");
     return 2;
   }
+  o.audit_log_path = lo.path;  // the auditor reads it through GET /v1/audit
   auto v = vault::Vault::Open(o, vault::MakeAuditLogSink(log->get()));
   if (!v.ok()) {
     PrintError("cannot open the vault: " + v.status().ToString());

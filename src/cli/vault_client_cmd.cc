@@ -542,6 +542,28 @@ void Setup(CLI::App& app, int* exit_code) {
         CallAndPrint(*profile, "DELETE", FilesUrl(*folder) + "/" + vault::UrlEncode(*name));
   });
 
+  auto* audit_log = app.add_subcommand(
+      "audit-log", "Read the vault's audit log (auditor role; newest records, oldest first)");
+  add_profile(audit_log);
+  auto audit_filter = std::make_shared<std::map<std::string, std::string>>();
+  for (const char* key : {"user", "device", "action", "result", "org", "since", "until", "limit"}) {
+    std::string help = std::string("only records with this ") + key;
+    if (std::string(key) == "since" || std::string(key) == "until")
+      help = "ISO 8601 with a zone (2026-11-23T09:00:00+09:00) or microseconds";
+    if (std::string(key) == "limit") help = "at most this many records (1..10000, default 1000)";
+    audit_log->add_option(std::string("--") + key, (*audit_filter)[key], help);
+  }
+  audit_log->callback([=] {
+    std::string target = "/v1/audit";
+    char sep = '?';
+    for (const auto& [k, v] : *audit_filter) {
+      if (v.empty()) continue;
+      target += sep + k + "=" + vault::UrlEncode(v);
+      sep = '&';
+    }
+    *exit_code = CallAndPrint(*profile, "GET", target);
+  });
+
   auto* versions = app.add_subcommand("versions", "List the versions of a vault file");
   add_profile(versions);
   versions->add_option("folder", *folder, "folder id")->required();

@@ -291,6 +291,10 @@ Status Vault::Impl::Route(Ctx& c, BodySource& body, ResponseSink& out) {
   }
   if (p[1] == "admin") return Admin(c, body, out);
   if (p[1] == "approvals") return Approvals(c, body, out);
+  if (p[1] == "audit" && p.size() == 2 && m == "GET") {
+    c.rec.action = "audit.read";
+    return AuditRead(c, out);
+  }
   if (p[1] == "maintenance") return Maintenance(c, body, out);
   return NotFound("unknown API path or method; see docs/api.yaml");
 }

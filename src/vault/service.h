@@ -88,6 +88,9 @@ struct VaultOptions {
   // Alerts (budget exceeded, device locked, break-glass, audit failure,
   // repeated login failures); null = none. Must outlive the Vault.
   alert::Alerter* alerter = nullptr;
+  // The audit log the sink writes, for the auditor's read API (GET /v1/audit);
+  // empty = that API answers 503.
+  std::string audit_log_path;
 };
 
 // What the transport knows about a request.

@@ -387,6 +387,7 @@ struct Vault::Impl {
   Status Versions(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out);
   Status LockOwnDevice(Ctx& c, int64_t id, ResponseSink& out);
   Status Admin(Ctx& c, BodySource& body, ResponseSink& out);
+  Status AuditRead(Ctx& c, ResponseSink& out);
   Status CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individuals);
   Result<uint64_t> RotateKeys();
   Result<std::string> IssueEnrolToken(int64_t user_id);

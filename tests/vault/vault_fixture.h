@@ -92,6 +92,7 @@ class VaultFixture : public ::testing::Test {
     auto log = audit::Log::Open(lo);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     log_ = std::move(log).value();
+    opts_.audit_log_path = AuditPath();
     auto v = Vault::Open(opts_, MakeAuditLogSink(log_.get()));
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     vault_ = std::move(v).value();

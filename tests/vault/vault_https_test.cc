@@ -222,6 +222,53 @@ TEST_F(VaultFixture, MaintenanceCannotReadContentOrNames) {
   EXPECT_EQ(Call(&ops, "GET", "/v1/health", nullptr, s).status, 200);
 }
 
+// The auditor reads the audit log (GET /v1/audit) and nothing else; no other
+// role reads the log through the API, and every read is itself audited.
+TEST_F(VaultFixture, AuditorReadsTheAuditLogButNotContent) {
+  SetUpOrg();
+  ASSERT_EQ(Put(alice_, alice_session_, "list.csv", kCsv).status, 201);
+  std::string got;
+  ASSERT_EQ(Get(alice_, alice_session_, "list.csv", &got).status, 200);
+  auto u = Call(&admin_, "POST", "/v1/admin/users", {{"name", "audra"}, {"role", "auditor"}},
+                admin_session_);
+  ASSERT_EQ(u.status, 201);
+  ASSERT_EQ(
+      Call(&admin_, "POST", "/v1/admin/groups/sales/members", {{"user", "audra"}}, admin_session_)
+          .status,
+      200);  // even with group membership
+  auto audra = Enroll("audra", J(u)["enrol_token"]);
+  std::string s = Login(audra, "audra");
+  // Content: refused.
+  got.clear();
+  EXPECT_EQ(Get(audra, s, "list.csv", &got).status, 403);
+  EXPECT_TRUE(got.empty());
+  // The log, filtered: alice's download, with its label, and no content.
+  auto r = Call(&audra, "GET", "/v1/audit?user=alice&action=get", nullptr, s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = J(r);
+  ASSERT_EQ(j["records"].size(), 1u) << r.body;
+  EXPECT_EQ(j["records"][0]["user"], "alice");
+  EXPECT_EQ(j["records"][0]["result"], "allow");
+  EXPECT_TRUE(j["records"][0]["labels"].is_object());
+  EXPECT_EQ(r.body.find("123456789018"), std::string::npos);  // no raw values in the log
+  // Limits and times are checked; a bad one says what to fix.
+  auto limited = Call(&audra, "GET", "/v1/audit?limit=2", nullptr, s);
+  ASSERT_EQ(limited.status, 200);
+  EXPECT_EQ(J(limited)["records"].size(), 2u);
+  EXPECT_TRUE(J(limited)["truncated"].get<bool>());
+  EXPECT_EQ(Call(&audra, "GET", "/v1/audit?limit=0", nullptr, s).status, 400);
+  auto bad_time = Call(&audra, "GET", "/v1/audit?since=yesterday", nullptr, s);
+  EXPECT_EQ(bad_time.status, 400);
+  EXPECT_NE(bad_time.body.find("ISO 8601"), std::string::npos);
+  EXPECT_EQ(Call(&audra, "GET", "/v1/audit?since=2099-01-01T00:00:00%2B09:00", nullptr, s).status,
+            200);
+  // No other role reads the log through the API.
+  EXPECT_EQ(Call(&admin_, "GET", "/v1/audit", nullptr, admin_session_).status, 403);
+  EXPECT_EQ(Call(&alice_, "GET", "/v1/audit", nullptr, alice_session_).status, 403);
+  // Reads are audited.
+  EXPECT_GE(AuditRecords("audit.read", "audra").size(), 4u);
+}
+
 TEST_F(VaultFixture, ContentNeedsThePledge) {
   SetUpOrg();
   auto u = Call(&admin_, "POST", "/v1/admin/users", {{"name", "bob"}}, admin_session_);
