@@ -479,8 +479,10 @@ Status Vault::Impl::GovernanceAdmin(Ctx& c, BodySource& body, ResponseSink& out)
     static const char* kKnown[] = {"files",          "individuals",      "bytes",
                                    "window_seconds", "approval_minutes", "approvers"};
     for (auto& [k, v] : j.items()) {
+      // (A structured binding cannot be captured by clang 14, which builds the fuzzers.)
+      const std::string& key = k;
       if (std::find_if(std::begin(kKnown), std::end(kKnown),
-                       [&](const char* x) { return k == x; }) == std::end(kKnown))
+                       [&key](const char* x) { return key == x; }) == std::end(kKnown))
         return InvalidArgument("bulk_export: unknown field '" + k +
                                "'; known: files, individuals, bytes, window_seconds, "
                                "approval_minutes, approvers");
