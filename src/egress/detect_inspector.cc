@@ -48,8 +48,8 @@ class DetectInspector : public Inspector {
     Mode mode = mode_;
     mode_ = Mode::kNone;
     if (mode == Mode::kNone) return Status::Ok();
-    if (mode == Mode::kUndecided) {  // a unit shorter than the magic bytes
-      if (extract::IsContainer(head_)) {
+    if (mode == Mode::kUndecided) {  // a unit shorter than the sniffed head
+      if (extract::IsContainer(head_) || extract::NeedsDecoding(head_)) {
         std::string head;
         head.swap(head_);
         RETURN_IF_ERROR(AppendContainer(head));
@@ -77,6 +77,11 @@ class DetectInspector : public Inspector {
 
  private:
   enum class Mode { kNone, kUndecided, kText, kContainer };
+  // The head looked at before deciding: a container's magic, and whether text
+  // starts as something other than UTF-8 (a Shift_JIS CSV whose header row
+  // begins with 氏名). Kept short so that containers meet the memory budget
+  // from their first bytes; text that turns non-UTF-8 only later is scanned
+  // raw (digits, e-mails and ASCII keywords are still found).
   static constexpr size_t kMagicBytes = 8;
   // Text arrives in network-sized pieces (often a few KB); the scanner is
   // fed in batches of up to kBatch bytes, which is much cheaper per byte.
@@ -85,7 +90,9 @@ class DetectInspector : public Inspector {
   Status Decide() {
     std::string head;
     head.swap(head_);
-    if (extract::IsContainer(head)) {
+    // Text in another encoding than UTF-8 (a Shift_JIS CSV) goes through
+    // extraction too, which decodes it; its raw bytes hide every Japanese word.
+    if (extract::IsContainer(head) || extract::NeedsDecoding(head)) {
       mode_ = Mode::kContainer;
       return AppendContainer(head);
     }

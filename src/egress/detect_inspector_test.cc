@@ -3,7 +3,9 @@
 #include <archive_entry.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "egress/inspector.h"
 
@@ -108,6 +110,32 @@ TEST(EgressDetectInspector, ExtractsZipUploads) {
   ASSERT_TRUE(small.ok());
   ASSERT_TRUE((*small)->BeginUnit("form:file file=export.zip").ok());
   EXPECT_FALSE((*small)->Text(zip).ok());
+}
+
+// A Shift_JIS CSV (Excel's default in Japan) is decoded before it is scanned,
+// so a name column and its My Numbers count as people; the same bytes scanned
+// raw would show digits only.
+TEST(EgressDetectInspector, DecodesShiftJisUploadsBeforeScanning) {
+  auto factory = NewDetectInspectorFactory(HashKey());
+  ASSERT_TRUE(factory.ok()) << factory.status().ToString();
+  std::ifstream in(std::string(MAMORI_SOURCE_DIR) + "/examples/customers_sjis.csv",
+                   std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string sjis = ss.str();
+  ASSERT_GT(sjis.size(), 100u);
+  for (size_t step : {size_t{5}, size_t{1} << 20}) {
+    auto ins = (*factory)->New("medium", 1 << 30);
+    ASSERT_TRUE(ins.ok());
+    ASSERT_TRUE((*ins)->BeginUnit("form:file file=customers.csv").ok());
+    for (size_t i = 0; i < sjis.size(); i += step)
+      ASSERT_TRUE((*ins)->Text(std::string_view(sjis).substr(i, step)).ok());
+    auto s = (*ins)->Finish();
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_GT(s->types["jp.person_name"], 0u) << step;
+    EXPECT_EQ(s->types["jp.my_number"], 5u) << step;
+    EXPECT_EQ(s->individuals, 5u) << step;
+  }
 }
 
 // Containers wait whole for extraction; the shared memory budget decides

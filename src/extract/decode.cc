@@ -196,14 +196,6 @@ bool IsJapaneseCharset(std::string_view name) {
          u == "WINDOWS-31J";
 }
 
-bool HasIso2022Escapes(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
-  }
-  return s.find("\x1b$B") != std::string_view::npos || s.find("\x1b$@") != std::string_view::npos ||
-         s.find("\x1b$(D") != std::string_view::npos || s.find("\x1b(I") != std::string_view::npos;
-}
-
 Decoded Convert(std::string_view data, std::string* storage, std::string_view charset,
                 std::string reported) {
   Decoded d;
@@ -221,6 +213,14 @@ Decoded Convert(std::string_view data, std::string* storage, std::string_view ch
 }
 
 }  // namespace
+
+bool HasIso2022Escapes(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return false;
+  }
+  return s.find("\x1b$B") != std::string_view::npos || s.find("\x1b$@") != std::string_view::npos ||
+         s.find("\x1b$(D") != std::string_view::npos || s.find("\x1b(I") != std::string_view::npos;
+}
 
 void AppendUtf8(std::string* out, uint32_t cp) {
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;

@@ -275,3 +275,19 @@ TEST(Decode, IsValidUtf8AgreesWithReferenceDecoder) {
   EXPECT_FALSE(internal::IsValidUtf8(std::string(2000, 'a') + "\xF5\x80\x80\x80"));  // > U+10FFFF
 }
 }  // namespace mamori::extract
+
+namespace mamori::extract {
+TEST(Decode, NeedsDecodingTellsUtf8FromEverythingElse) {
+  EXPECT_FALSE(NeedsDecoding("氏名,電話番号\n山田太郎,090-1234-5678\n"));
+  EXPECT_FALSE(NeedsDecoding("plain ascii"));
+  EXPECT_FALSE(NeedsDecoding(""));
+  std::string cut = "氏名";                       // E6 B0 8F E5 90 8D
+  EXPECT_FALSE(NeedsDecoding(cut.substr(0, 4)));  // a sequence cut by the end of the head
+  EXPECT_FALSE(NeedsDecoding(cut.substr(0, 5)));
+  EXPECT_TRUE(NeedsDecoding("\x8e\x81\x96\xbc,abc"));              // Shift_JIS 氏名
+  EXPECT_TRUE(NeedsDecoding("abc,\xbb\xe1\xcc\xbe,def"));          // EUC-JP 氏名
+  EXPECT_TRUE(NeedsDecoding(std::string("\xFF\xFE\x0f\x6c", 4)));  // UTF-16LE with BOM
+  EXPECT_TRUE(NeedsDecoding(std::string("a\0b\0", 4)));            // UTF-16 without BOM
+  EXPECT_TRUE(NeedsDecoding("\x1b$B;aL>\x1b(B"));                  // ISO-2022-JP
+}
+}  // namespace mamori::extract

@@ -229,6 +229,22 @@ bool IsContainer(std::string_view head) {
          starts("\xD0\xCF\x11\xE0"sv);
 }
 
+bool NeedsDecoding(std::string_view head) {
+  using namespace std::string_view_literals;
+  if (head.substr(0, 2) == "\xFF\xFE"sv || head.substr(0, 2) == "\xFE\xFF"sv) return true;
+  if (head.find('\0') != std::string_view::npos) return true;
+  if (internal::HasIso2022Escapes(head)) return true;
+  // Drop a multi-byte sequence the end of `head` may have cut.
+  size_t cut = head.size();
+  for (size_t k = 1; k <= 3 && k <= head.size(); ++k) {
+    unsigned char c = static_cast<unsigned char>(head[head.size() - k]);
+    if ((c & 0xC0) == 0x80) continue;      // a continuation byte: look further back
+    if (c >= 0xC0) cut = head.size() - k;  // a lead byte: its sequence may be cut
+    break;
+  }
+  return !internal::IsValidUtf8(head.substr(0, cut));
+}
+
 Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets& budgets,
                      const Visitor& visit) {
   Walk walk(budgets, visit);

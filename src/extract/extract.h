@@ -79,6 +79,14 @@ Status ExtractBuffer(std::string_view name, std::string_view data, const Budgets
 // extracted (ExtractBuffer / ExtractFile) before it is scanned.
 bool IsContainer(std::string_view head);
 
+// Whether text that starts with `head` must be decoded before it is scanned:
+// a UTF-16/32 byte order mark, NUL bytes (UTF-16 without a mark, or binary),
+// ISO-2022-JP escapes, or bytes that are not UTF-8 (Shift_JIS, EUC-JP). A
+// sequence cut by the end of `head` is not held against it. Such input goes
+// through ExtractBuffer, which detects and converts the encoding; scanning its
+// raw bytes would miss every Japanese keyword and name.
+bool NeedsDecoding(std::string_view head);
+
 // Decodes text of unknown encoding to UTF-8 (BOM, then uchardet, then a
 // Japanese-aware fallback). Sets *encoding to the detected name. Invalid
 // sequences become U+FFFD; binary data (not text) is kInvalidArgument.

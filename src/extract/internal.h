@@ -75,6 +75,8 @@ Decoded DecodeText(std::string_view data, std::string* storage, std::string_view
 Result<std::string> ConvertCharset(std::string_view data, std::string_view charset,
                                    uint64_t* invalid = nullptr);
 bool IsValidUtf8(std::string_view s);
+// ESC $ B / ESC $ @ / ESC ( J style escapes of ISO-2022-JP.
+bool HasIso2022Escapes(std::string_view s);
 // A display name: UTF-8 (CP932 names are converted), control characters replaced.
 std::string CleanName(std::string_view raw);
 

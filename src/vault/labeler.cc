@@ -62,7 +62,10 @@ void Labeler::StreamText(std::string_view chunk) {
 void Labeler::Decide() {
   std::string head;
   head.swap(head_);
-  if (extract::IsContainer(head)) {
+  // Containers, and text in another encoding than UTF-8 (a Shift_JIS CSV is
+  // the common case), are buffered and labelled through extraction, which
+  // decodes them; their raw bytes would hide every Japanese word.
+  if (extract::IsContainer(head) || extract::NeedsDecoding(head)) {
     mode_ = Mode::kContainer;
     container_.swap(head);
     if (container_.size() > max_container_bytes_)

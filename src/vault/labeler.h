@@ -43,7 +43,9 @@ class Labeler {
   void Release();
 
   enum class Mode { kUndecided, kText, kContainer, kFailed };
-  static constexpr size_t kMagic = 8;
+  // Bytes looked at before deciding how to label: enough to see a container's
+  // magic and whether text is UTF-8 or needs decoding (Shift_JIS, UTF-16, ...).
+  static constexpr size_t kMagic = 64 * 1024;
   std::shared_ptr<const detect::RuleSet> rules_;
   HashKey key_;
   std::string name_;

@@ -2,6 +2,8 @@
 // trash and restore, purge (admin and timer), mv, internal shares, external
 // links and each of their refusals, resumable uploads across a dropped
 // connection, container-aware labels and label policies.
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "crypto/crypto.h"
@@ -613,6 +615,24 @@ TEST_F(VaultContentTest, CsvUploadsAreLabelledWithTheirColumnHeaders) {
   ASSERT_EQ(as_csv.status, 201) << as_csv.body;
   EXPECT_GT(J(as_csv)["label"]["types"].value("jp.person_name", 0), 0) << as_csv.body;
   EXPECT_GE(J(as_csv)["label"]["individuals"].get<int>(), 2) << as_csv.body;
+}
+
+// A Shift_JIS (CP932) customer list, as Excel in Japan saves CSV: labelled
+// after decoding, so its names and My Numbers count, not only its digits.
+TEST_F(VaultContentTest, ShiftJisCsvIsLabelledAfterDecoding) {
+  SetUpOrg();
+  std::ifstream in(std::string(MAMORI_SOURCE_DIR) + "/examples/customers_sjis.csv",
+                   std::ios::binary);
+  std::stringstream sjis;
+  sjis << in.rdbuf();
+  ASSERT_GT(sjis.str().size(), 100u);
+  auto r = Put(alice_, alice_session_, "customers.csv", sjis.str());
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto label = J(r)["label"];
+  EXPECT_TRUE(label.value("scanned", false)) << r.body;
+  EXPECT_GT(label["types"].value("jp.person_name", 0), 0) << r.body;
+  EXPECT_GT(label["types"].value("jp.my_number", 0), 0) << r.body;
+  EXPECT_EQ(label["individuals"].get<int>(), 5) << r.body;
 }
 
 TEST_F(VaultContentTest, LabelPolicyKeepsMyNumberInsideItsFolder) {
