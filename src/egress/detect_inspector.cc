@@ -104,14 +104,7 @@ class DetectInspector : public Inspector {
   Status OpenScanner() {
     // Delimited files: the header row gives each column its context.
     detect::ScanOptions o = options_;
-    auto ends_with = [&](std::string_view ext) {
-      return unit_.size() >= ext.size() &&
-             std::equal(ext.rbegin(), ext.rend(), unit_.rbegin(), [](char a, char b) {
-               return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
-             });
-    };
-    if (ends_with(".csv")) o.field_delimiter = ',';
-    if (ends_with(".tsv")) o.field_delimiter = '\t';
+    o.field_delimiter = extract::FieldDelimiterForName(unit_);
     ASSIGN_OR_RETURN(scanner_, detect::Scanner::Create(rules_, *key_, o));
     return Status::Ok();
   }

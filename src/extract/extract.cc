@@ -229,6 +229,11 @@ bool IsContainer(std::string_view head) {
          starts("\xD0\xCF\x11\xE0"sv);
 }
 
+char FieldDelimiterForName(std::string_view name) {
+  std::string ext = internal::Extension(name);
+  return ext == "csv" ? ',' : ext == "tsv" ? '\t' : 0;
+}
+
 bool NeedsDecoding(std::string_view head) {
   using namespace std::string_view_literals;
   if (head.substr(0, 2) == "\xFF\xFE"sv || head.substr(0, 2) == "\xFE\xFF"sv) return true;

@@ -87,6 +87,11 @@ bool IsContainer(std::string_view head);
 // raw bytes would miss every Japanese keyword and name.
 bool NeedsDecoding(std::string_view head);
 
+// The field delimiter a streaming scanner should use for a file of this name
+// (detect::ScanOptions::field_delimiter): ',' for .csv, '\t' for .tsv, else 0.
+// The header row then gives each column its context, as extraction does.
+char FieldDelimiterForName(std::string_view name);
+
 // Decodes text of unknown encoding to UTF-8 (BOM, then uchardet, then a
 // Japanese-aware fallback). Sets *encoding to the detected name. Invalid
 // sequences become U+FFFD; binary data (not text) is kInvalidArgument.

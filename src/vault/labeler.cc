@@ -76,15 +76,8 @@ void Labeler::Decide() {
   }
   detect::ScanOptions so;
   so.max_findings = 1'000'000;
-  // Delimited files: the header row gives each column its context (as egress does).
-  auto ends_with = [&](std::string_view ext) {
-    return name_.size() >= ext.size() &&
-           std::equal(ext.rbegin(), ext.rend(), name_.rbegin(), [](char a, char b) {
-             return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
-           });
-  };
-  if (ends_with(".csv")) so.field_delimiter = ',';
-  if (ends_with(".tsv")) so.field_delimiter = '\t';
+  // Delimited files: the header row gives each column its context.
+  so.field_delimiter = extract::FieldDelimiterForName(name_);
   auto s = detect::Scanner::Create(rules_, key_, so);
   if (!s.ok()) return Fail(std::string(StatusCodeName(s.status().code())));
   scanner_ = std::move(s).value();

@@ -136,37 +136,7 @@ Status Vault::Impl::Get(Ctx& c, int64_t folder, const std::string& name, Respons
   c.rec.extra["version"] = v.version;
   RETURN_IF_ERROR(CheckBudget(c, v, individuals));
   RETURN_IF_ERROR(CheckBulkExport(c, folder, o->id, v, individuals));
-  crypto::SecretKey dek;
-  {
-    std::shared_lock<std::shared_mutex> l(ring_mu);
-    ASSIGN_OR_RETURN(dek, crypto::UnwrapKey(ring, v.wrapped_key, BlobAd(v.blob_id)));
-  }
-  ASSIGN_OR_RETURN(auto reader, blobs->Open(v.blob_id));
-  if (reader->size() != crypto::CiphertextSize(v.size))
-    return DataLoss("the stored content has the wrong size (damaged or tampered); restore it");
-  ASSIGN_OR_RETURN(auto dec, crypto::StreamDecryptor::Create(dek, BlobAd(v.blob_id)));
-  RETURN_IF_ERROR(Allow(c));  // fail closed before any byte leaves
-  RETURN_IF_ERROR(db->RecordDownload(Now(), c.user->id, c.device->id, v.size, individuals));
-  RETURN_IF_ERROR(out.Start(200,
-                            {{"content-type", "application/octet-stream"},
-                             {"x-mamori-sha256", v.sha256},
-                             {"x-mamori-version", std::to_string(v.version)},
-                             {"x-mamori-label", label.dump()},
-                             {"x-mamori-event", c.rec.event_id}},
-                            v.size));
-  std::string buf(kIoChunk, '\0'), plain;
-  plain.reserve(kIoChunk + crypto::kChunkOverhead + 64);
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, reader->Read(buf.data(), buf.size()));
-    if (n == 0) break;
-    plain.clear();
-    RETURN_IF_ERROR(dec->Feed(std::string_view(buf.data(), n), &plain));
-    if (!plain.empty()) RETURN_IF_ERROR(out.Write(plain));
-  }
-  plain.clear();
-  RETURN_IF_ERROR(dec->Finish(&plain));
-  if (!plain.empty()) RETURN_IF_ERROR(out.Write(plain));
-  return out.Finish();
+  return StreamVersion(c, v, label, out);
 }
 
 Status Vault::Impl::Delete(Ctx& c, int64_t folder, const std::string& name, ResponseSink& out) {
