@@ -3,6 +3,7 @@
 
 #include <hs/hs.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,8 +17,21 @@ class Model;
 namespace mamori::detect {
 
 enum class ValidatorKind {
-  kNone, kMyNumber, kCorporateNumber, kLuhnCard, kDriversLicense, kPassport, kResidenceCard,
-  kBankAccount, kDigitsOnly, kPhoneJp, kEmail, kPostalCode, kAddress, kPersonName, kDate,
+  kNone,
+  kMyNumber,
+  kCorporateNumber,
+  kLuhnCard,
+  kDriversLicense,
+  kPassport,
+  kResidenceCard,
+  kBankAccount,
+  kDigitsOnly,
+  kPhoneJp,
+  kEmail,
+  kPostalCode,
+  kAddress,
+  kPersonName,
+  kDate,
 };
 
 struct Scores {
@@ -44,12 +58,12 @@ struct CompiledRule {
   ValidatorKind validator = ValidatorKind::kNone;
   Scores scores;
   bool context_required = false;
-  bool column_type = false;          // a cell under a matching header is a value of this type
-  uint32_t window_before = 80;       // bytes searched for context before a value
-  uint32_t window_after = 60;        // bytes after
-  uint32_t negative_window = 80;     // bytes searched for negative keywords, before or after
-  std::vector<std::string> keywords;        // folded for matching
-  std::vector<std::string> negative;        // folded
+  bool column_type = false;           // a cell under a matching header is a value of this type
+  uint32_t window_before = 80;        // bytes searched for context before a value
+  uint32_t window_after = 60;         // bytes after
+  uint32_t negative_window = 80;      // bytes searched for negative keywords, before or after
+  std::vector<std::string> keywords;  // folded for matching
+  std::vector<std::string> negative;  // folded
   std::vector<std::string> column_headers;  // folded
   std::vector<std::string> examples;
   std::vector<std::string> negative_examples;
@@ -64,13 +78,18 @@ enum class PrefixKind { kNone, kNotDigit, kNotLetter };
 struct PatternEntry {
   int rule = -1;
   bool keyword = false;
-  bool negative = false;   // a negative keyword
+  bool negative = false;  // a negative keyword
   PrefixKind prefix = PrefixKind::kNone;
   uint32_t keyword_len = 0;
 };
 
 class RuleSetImpl final : public RuleSet {
  public:
+  static uint64_t NextSerial() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+  }
+
   ~RuleSetImpl() override;
   const std::vector<RuleInfo>& rules() const override { return infos_; }
   const RuleInfo* Find(std::string_view type) const override;
@@ -79,8 +98,11 @@ class RuleSetImpl final : public RuleSet {
   std::vector<CompiledRule> compiled;
   std::vector<RuleInfo> infos_;
   std::vector<PatternEntry> patterns;
-  hs_database_t* db = nullptr;       // stream mode, candidates + keywords
-  uint32_t max_candidate_width = 0;  // bytes; bounded at load time
+  hs_database_t* db = nullptr;  // stream mode, candidates + keywords
+  // Unique for the life of the process (never reused, unlike an address), so a
+  // thread can remember which databases its Vectorscan scratch already fits.
+  const uint64_t serial = NextSerial();
+  uint32_t max_candidate_width = 0;                  // bytes; bounded at load time
   std::shared_ptr<const RuleSet> self_for_examples;  // unused placeholder
   // MeCab model for person-name validation; null if MeCab has no dictionary.
   std::shared_ptr<MeCab::Model> mecab;

@@ -145,15 +145,28 @@ class ScannerImpl final : public Scanner {
   // thread than the one that created it (an ICAP transaction is a coroutine
   // that resumes on any I/O thread), and keeping the creator's scratch made
   // two threads scan with one scratch ("Vectorscan stream scan failed").
+  //
+  // hs_alloc_scratch re-validates the whole database (a CRC over its bytecode,
+  // ~170k instructions) even when the scratch already fits, and that was half
+  // the milter's CPU per message. So each thread remembers the serials of the
+  // rule sets its scratch was fitted to; growing it for one keeps it fitting
+  // the others.
   Result<hs_scratch_t*> ThreadScratch() {
     thread_local struct ScratchCache {
       hs_scratch_t* scratch = nullptr;
+      std::vector<uint64_t> fitted;  // rule-set serials; a handful at most
       ~ScratchCache() {
         if (scratch) hs_free_scratch(scratch);
       }
     } cache;
+    for (uint64_t serial : cache.fitted)
+      if (serial == rs_.serial) return cache.scratch;
     if (hs_alloc_scratch(rs_.db, &cache.scratch) != HS_SUCCESS)
       return Internal("Vectorscan scratch allocation failed");
+    // Bounded: a long-lived thread that outlives many reloads forgets the
+    // oldest serials (they only cost one more hs_alloc_scratch if seen again).
+    if (cache.fitted.size() >= 16) cache.fitted.erase(cache.fitted.begin());
+    cache.fitted.push_back(rs_.serial);
     return cache.scratch;
   }
 

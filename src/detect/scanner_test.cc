@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "detect/detect.h"
@@ -112,6 +114,37 @@ TEST_F(ScannerTest, ScannersCreatedOnOneThreadFedOnOthers) {
     EXPECT_TRUE(results[i].ok()) << results[i].ToString();
     EXPECT_EQ(found[i], 40 * per_block) << i;
   }
+}
+
+// One thread's Vectorscan scratch serves every rule set it scans with: it is
+// fitted once per rule set, and growing it for a larger set must keep it
+// fitting the smaller one (the small set is loaded first, so its scratch is
+// the one that has to grow).
+TEST_F(ScannerTest, OneThreadAlternatesBetweenRuleSets) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("mamori-two-rulesets-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(MAMORI_SOURCE_DIR) / "rules/detect/email.yaml", dir / "email.yaml",
+                fs::copy_options::overwrite_existing);
+  std::shared_ptr<const RuleSet> small;
+  std::thread([&] {
+    auto r = RuleSet::LoadDirectory(dir.string());
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    small = *r;
+    const std::string text = "連絡先: taro.yamada@example.co.jp 個人番号: 4652-8126-6333\n";
+    for (int round = 0; round < 3; ++round) {
+      for (const auto& rules : {small, rules_}) {
+        ScanOptions opt;
+        opt.keep_values = true;
+        auto found = ScanText(rules, key_, text, opt);
+        ASSERT_TRUE(found.ok()) << found.status().ToString();
+        EXPECT_EQ(OfType(*found, "email").size(), 1u) << round;
+        EXPECT_EQ(OfType(*found, "jp.my_number").size(), rules == small ? 0u : 1u) << round;
+      }
+    }
+  }).join();
+  fs::remove_all(dir);
+  ASSERT_NE(small, nullptr);
 }
 
 TEST_F(ScannerTest, ByteAtATimeMatchesWholeBuffer) {
