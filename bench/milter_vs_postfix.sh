@@ -97,13 +97,27 @@ EOP
 SINK_PORT=$(free_port)
 smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null 2>&1 &
 PIDS+=($!)
-MILTER_PORT=$(free_port)
+# Every milter column uses the same transport: a unix socket (what a milter on
+# the mail host should use; MILTER_TRANSPORT=inet for loopback TCP). The
+# earlier runs gave libmilter a unix socket and mamori TCP.
+TRANSPORT=${MILTER_TRANSPORT:-unix}
+mkdir -p "$W/sock"; chmod 755 "$W/sock"
+milter_addr() {  # NAME -> the listen/connect address for that milter
+  if [ "$TRANSPORT" = inet ]; then echo "inet:127.0.0.1:$(free_port)"; else echo "unix:$W/sock/$1.sock"; fi
+}
+milter_up() {  # ADDR: the milter listens (and Postfix may connect)
+  case "$1" in
+    inet:*) port_open "${1##*:}" ;;
+    unix:*) test -S "${1#unix:}" && chmod 666 "${1#unix:}" ;;
+  esac
+}
+MILTER_ADDR=$(milter_addr mamori)
 # Detection rules: the committed ones (a half-edited working tree must not skew the run).
 if [ -z "${MAMORI_RULES_DIR:-}" ] && git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
   git -C "$ROOT" archive HEAD rules/detect | tar -x -C "$W"
   export MAMORI_RULES_DIR=$W/rules/detect
 fi
-"$MAMORI" milter --listen "inet:127.0.0.1:$MILTER_PORT" --policy "$W/policy" --state "$W/state" \
+"$MAMORI" milter --listen "$MILTER_ADDR" --policy "$W/policy" --state "$W/state" \
   --threads "${MILTER_THREADS:-0}" \
   >"$W/milter.log" 2>&1 &
 PIDS+=($!)
@@ -114,16 +128,16 @@ internal_domains: [corp.example.jp]
 partner_domains: [partner.co.jp]
 personal_data: {enabled: false}
 EOP
-MILTER2_PORT=$(free_port)
-"$MAMORI" milter --listen "inet:127.0.0.1:$MILTER2_PORT" --policy "$W/policy_noscan" \
+MILTER2_ADDR=$(milter_addr noscan)
+"$MAMORI" milter --listen "$MILTER2_ADDR" --policy "$W/policy_noscan" \
   --state "$W/state_noscan" >"$W/milter2.log" 2>&1 &
 PIDS+=($!)
-mkdir -p "$W/noopsock"; chmod 755 "$W/noopsock"
-"$W/noop" "unix:$W/noopsock/noop.sock" >"$W/noop.log" 2>&1 &
+NOOP_ADDR=$(milter_addr noop)
+"$W/noop" "$NOOP_ADDR" >"$W/noop.log" 2>&1 &
 PIDS+=($!)
-wait_until 20 port_open "$MILTER_PORT"
-wait_until 20 port_open "$MILTER2_PORT"
-wait_until 20 test -S "$W/noopsock/noop.sock"
+wait_until 20 milter_up "$MILTER_ADDR"
+wait_until 20 milter_up "$MILTER2_ADDR"
+wait_until 20 milter_up "$NOOP_ADDR"
 
 common="relayhost = [127.0.0.1]:$SINK_PORT
 milter_default_action = tempfail
@@ -131,9 +145,9 @@ milter_protocol = 6
 smtpd_milters = "
 P_PLAIN=$(free_port); P_MAMORI=$(free_port); P_LIB=$(free_port); P_NOSCAN=$(free_port)
 make_postfix plain "$P_PLAIN" "${common}"
-make_postfix mamori "$P_MAMORI" "${common}inet:127.0.0.1:$MILTER_PORT"
-make_postfix libmilter "$P_LIB" "${common}unix:$W/noopsock/noop.sock"
-make_postfix mamori_noscan "$P_NOSCAN" "${common}inet:127.0.0.1:$MILTER2_PORT"
+make_postfix mamori "$P_MAMORI" "${common}$MILTER_ADDR"
+make_postfix libmilter "$P_LIB" "${common}$NOOP_ADDR"
+make_postfix mamori_noscan "$P_NOSCAN" "${common}$MILTER2_ADDR"
 for p in $P_PLAIN $P_MAMORI $P_LIB $P_NOSCAN; do wait_until 20 port_open "$p"; done
 
 drained() { [ -z "$(find "$W/$1/queue/incoming" "$W/$1/queue/active" "$W/$1/queue/deferred" -type f 2>/dev/null | head -1)" ]; }
@@ -161,17 +175,31 @@ for p in $P_PLAIN $P_MAMORI $P_LIB $P_NOSCAN; do
   smtp-source -s 2 -m 20 -f alice@corp.example.jp -t taro@client.example -F "$W/text.eml" "127.0.0.1:$p"
 done
 sleep 2
-plain=$(run plain "$P_PLAIN")
-mam=$(run mamori "$P_MAMORI")
-lib=$(run libmilter "$P_LIB")
-noscan=$(run mamori_noscan "$P_NOSCAN")
+# ROUNDS rounds (default 3), each column once per round, the order rotated
+# every round; each column's figure is its median.
+ROUNDS=${ROUNDS:-3}
+cols=(plain mamori libmilter mamori_noscan)
+declare -A port_of=([plain]=$P_PLAIN [mamori]=$P_MAMORI [libmilter]=$P_LIB [mamori_noscan]=$P_NOSCAN)
+declare -A rates
+for r in $(seq 0 $((ROUNDS - 1))); do
+  for k in 0 1 2 3; do
+    c=${cols[$(((k + r) % 4))]}
+    rates[$c]="${rates[$c]:-} $(run "$c" "${port_of[$c]}")"
+  done
+done
+median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" $1; }
+plain=$(median "${rates[plain]}")
+mam=$(median "${rates[mamori]}")
+lib=$(median "${rates[libmilter]}")
+noscan=$(median "${rates[mamori_noscan]}")
+echo "per-round msgs/s: plain${rates[plain]} | mamori${rates[mamori]} | libmilter${rates[libmilter]} | no scan${rates[mamori_noscan]}"
 held=$(postqueue -c "$W/mamori/etc" -j 2>/dev/null | grep -c '"hold"' || true)
 tempfails=$(grep -c '"result":"error"' "$W/state/audit.log" 2>/dev/null || true)
-python3 - "$plain" "$mam" "$lib" "$noscan" "$N" "$S" "$held" "$tempfails" <<'EOPY'
+python3 - "$plain" "$mam" "$lib" "$noscan" "$N" "$S" "$held" "$tempfails" "$TRANSPORT" "$ROUNDS" <<'EOPY'
 import sys
 plain, mam, lib, noscan = map(float, sys.argv[1:5])
-n, s, held, tf = sys.argv[5:]
-print(f"mail mix: {n} messages (90% ~4 KB text, 10% with a 200 KB attachment), {s} sessions, loopback")
+n, s, held, tf, transport, rounds = sys.argv[5:]
+print(f"mail mix: {n} messages (90% ~4 KB text, 10% with a 200 KB attachment), {s} sessions, loopback, milters on {transport} sockets, median of {rounds} rounds")
 print(f"{'':28}{'msgs/s':>10}{'ratio':>8}")
 print(f"{'postfix (no milter)':28}{plain:>10.1f}{1.0:>8.2f}")
 print(f"{'postfix + mamori milter':28}{mam:>10.1f}{mam/plain:>8.2f}")

@@ -9,7 +9,9 @@
 #include <boost/asio.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -18,12 +20,23 @@ namespace mamori::mail {
 namespace asio = boost::asio;
 using generic_proto = asio::generic::stream_protocol;
 
+// One io_context per thread ("shard"), each run by exactly one thread, and
+// every connection lives on one shard. A milter exchange is a few small
+// packets per message, so handing them between threads (one shared
+// io_context, a strand per connection) cost more than the work: the futex
+// wake-ups and context switches were most of the milter's CPU per message.
 struct Server::Impl {
+  struct Shard {
+    asio::io_context io{1};  // concurrency hint 1: one thread, no internal locking
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> keep_alive;
+  };
   ServerOptions options;
   SessionDeps deps;
-  asio::io_context io;
+  std::vector<std::unique_ptr<Shard>> shards;  // shards[0] also runs the acceptor and timers
+  asio::io_context& io() { return shards[0]->io; }
+  size_t next_shard = 0;  // used by the accept handler only (shard 0's thread)
   std::unique_ptr<asio::basic_socket_acceptor<generic_proto>> acceptor;
-  asio::steady_timer tick{io};
+  std::optional<asio::steady_timer> tick;
   std::optional<asio::signal_set> signals;
   bool is_tcp = false;
   uint16_t port = 0;
@@ -33,13 +46,13 @@ struct Server::Impl {
 
   void Accept();
   void ScheduleTick();
-  void StopNow() {
+  void StopNow() {  // on shard 0's thread
     if (stopping.exchange(true)) return;
     boost::system::error_code ec;
     if (acceptor) acceptor->close(ec);
-    tick.cancel();
+    if (tick) tick->cancel();
     if (signals) signals->cancel(ec);
-    io.stop();
+    for (auto& sh : shards) sh->io.stop();
   }
 };
 
@@ -51,23 +64,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         socket_(std::move(socket)),
         idle_(socket_.get_executor()),
+        idle_limit_(std::chrono::seconds(server->deps.policy->budgets.idle_seconds)),
         reader_(server->deps.policy->budgets.max_packet_bytes),
         session_(server->deps) {}
   ~Connection() { server_->connections--; }
 
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
   void Start() {
-    ArmIdle();
+    last_activity_ = std::chrono::steady_clock::now();
+    ArmIdle(idle_limit_);
     Read();
   }
 
  private:
-  void ArmIdle() {
-    idle_.expires_after(std::chrono::seconds(server_->deps.policy->budgets.idle_seconds));
+  // The idle timer is not re-armed on every packet (each re-arm cancels a
+  // wait, which costs a handler run): reads only note the time, and the timer,
+  // when it fires, closes the connection or sleeps for the time that is left.
+  void ArmIdle(std::chrono::steady_clock::duration after) {
+    idle_.expires_after(after);
     idle_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) {
-        boost::system::error_code ignored;
-        self->socket_.close(ignored);
-      }
+      if (ec || !self->socket_.is_open()) return;
+      auto idle_for = std::chrono::steady_clock::now() - self->last_activity_;
+      if (idle_for < self->idle_limit_) return self->ArmIdle(self->idle_limit_ - idle_for);
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);
     });
   }
 
@@ -87,7 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnRead(const boost::system::error_code& ec, size_t n) {
     if (ec) return Close();
-    ArmIdle();
+    last_activity_ = std::chrono::steady_clock::now();
     reader_.Append(std::string_view(buf_.data(), n));
     out_.clear();
     while (true) {
@@ -125,6 +146,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server::Impl* server_;
   generic_proto::socket socket_;
   asio::steady_timer idle_;
+  const std::chrono::steady_clock::duration idle_limit_;
+  std::chrono::steady_clock::time_point last_activity_;
   milter::PacketReader reader_;
   Session session_;
   std::array<char, 65536 + 64> buf_;
@@ -134,10 +157,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void Server::Impl::Accept() {
-  // Each connection gets its own strand, so its idle timer and its read/write
-  // chain never run at the same time on two threads.
+  // The accepted socket is bound to the next shard's io_context; its
+  // connection starts there and never leaves it.
+  Shard& target = *shards[next_shard];
+  next_shard = (next_shard + 1) % shards.size();
   acceptor->async_accept(
-      asio::make_strand(io), [this](const boost::system::error_code& ec, generic_proto::socket s) {
+      target.io, [this](const boost::system::error_code& ec, generic_proto::socket s) {
         if (stopping) return;
         if (!ec) {
           if (connections >= options.max_connections) {
@@ -151,7 +176,8 @@ void Server::Impl::Accept() {
               ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             }
             connections++;
-            std::make_shared<Connection>(this, std::move(s))->Start();
+            auto conn = std::make_shared<Connection>(this, std::move(s));
+            asio::post(conn->executor(), [conn] { conn->Start(); });
           }
         } else if (ec == asio::error::operation_aborted) {
           return;
@@ -162,8 +188,8 @@ void Server::Impl::Accept() {
 
 void Server::Impl::ScheduleTick() {
   if (!options.on_tick) return;
-  tick.expires_after(std::chrono::seconds(options.tick_seconds));
-  tick.async_wait([this](const boost::system::error_code& ec) {
+  tick->expires_after(std::chrono::seconds(options.tick_seconds));
+  tick->async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping) return;
     options.on_tick();
     ScheduleTick();
@@ -173,6 +199,12 @@ void Server::Impl::ScheduleTick() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() {
   impl_->StopNow();
+  // Connections still queued on a shard hold Impl's counters: destroy the
+  // shards (and what uses them) while the rest of Impl is alive.
+  impl_->signals.reset();
+  impl_->tick.reset();
+  impl_->acceptor.reset();
+  impl_->shards.clear();
   if (!impl_->unix_path.empty()) ::unlink(impl_->unix_path.c_str());
 }
 
@@ -182,6 +214,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, SessionDep
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->deps = std::move(deps);
+  for (int i = 0; i < std::max(1, impl->options.threads); ++i)
+    impl->shards.push_back(std::make_unique<Impl::Shard>());
+  impl->tick.emplace(impl->io());
   const std::string& l = impl->options.listen;
   boost::system::error_code ec;
   try {
@@ -191,7 +226,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, SessionDep
       ::unlink(path.c_str());
       asio::local::stream_protocol::endpoint ep(path);
       impl->acceptor = std::make_unique<asio::basic_socket_acceptor<generic_proto>>(
-          impl->io, generic_proto::endpoint(ep));
+          impl->io(), generic_proto::endpoint(ep));
       ::chmod(path.c_str(), 0660);
       impl->unix_path = path;
     } else if (l.rfind("inet:", 0) == 0 || l.rfind("inet6:", 0) == 0) {
@@ -209,7 +244,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, SessionDep
       if (ec) return InvalidArgument("--listen " + l + ": '" + host + "' is not an IP address");
       asio::ip::tcp::endpoint ep(addr, static_cast<uint16_t>(port));
       impl->acceptor = std::make_unique<asio::basic_socket_acceptor<generic_proto>>(
-          impl->io, generic_proto(ep.protocol()));
+          impl->io(), generic_proto(ep.protocol()));
       impl->acceptor->set_option(asio::socket_base::reuse_address(true));
       impl->acceptor->bind(generic_proto::endpoint(ep));
       impl->acceptor->listen(asio::socket_base::max_listen_connections);
@@ -236,7 +271,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, SessionDep
 Status Server::Run(bool handle_signals) {
   Impl& s = *impl_;
   if (handle_signals) {
-    s.signals.emplace(s.io, SIGINT, SIGTERM);
+    s.signals.emplace(s.io(), SIGINT, SIGTERM);
     s.signals->async_wait([&s](const boost::system::error_code& ec, int) {
       if (!ec) s.StopNow();
     });
@@ -244,16 +279,19 @@ Status Server::Run(bool handle_signals) {
   s.Accept();
   s.ScheduleTick();
   std::vector<std::thread> pool;
-  for (int i = 1; i < std::max(1, s.options.threads); ++i) {
-    pool.emplace_back([&s] { s.io.run(); });
+  for (size_t i = 1; i < s.shards.size(); ++i) {
+    // An idle shard must keep running until Stop(), not return at once.
+    s.shards[i]->keep_alive.emplace(s.shards[i]->io.get_executor());
+    pool.emplace_back([&s, i] { s.shards[i]->io.run(); });
   }
-  s.io.run();
+  s.io().run();
+  for (auto& sh : s.shards) sh->io.stop();
   for (auto& t : pool) t.join();
   return Status::Ok();
 }
 
 void Server::Stop() {
-  asio::post(impl_->io, [this] { impl_->StopNow(); });
+  asio::post(impl_->io(), [this] { impl_->StopNow(); });
 }
 
 }  // namespace mamori::mail
