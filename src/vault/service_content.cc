@@ -70,6 +70,11 @@ Status Vault::Impl::Put(Ctx& c, int64_t folder, const std::string& name, BodySou
 }
 
 Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individuals) {
+  return CheckBudgetFor(c, c.user->id, c.device->id, v, individuals);
+}
+
+Status Vault::Impl::CheckBudgetFor(Ctx& c, int64_t user_id, std::optional<int64_t> device_id,
+                                   const ObjectVersion& v, uint64_t individuals) {
   ASSIGN_OR_RETURN(auto pol, db->GetPolicy("download_budget"));
   if (!pol) return Status::Ok();
   json p = json::parse(*pol, nullptr, false);
@@ -85,12 +90,12 @@ Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individ
                             {"user_per_day", 86400LL * 1000000, false}};
   for (const auto& w : windows) {
     if (!p.contains(w.key) || !p[w.key].is_object()) continue;
+    if (w.per_device && !device_id) continue;
     const json& lim = p[w.key];
-    ASSIGN_OR_RETURN(
-        auto used,
-        db->UsageSince(Now() - w.micros,
-                       w.per_device ? std::nullopt : std::optional<int64_t>(c.user->id),
-                       w.per_device ? std::optional<int64_t>(c.device->id) : std::nullopt));
+    ASSIGN_OR_RETURN(auto used,
+                     db->UsageSince(Now() - w.micros,
+                                    w.per_device ? std::nullopt : std::optional<int64_t>(user_id),
+                                    w.per_device ? device_id : std::nullopt));
     auto over = [&](const char* k, uint64_t used_v, uint64_t add) {
       return lim.contains(k) && lim[k].is_number_unsigned() &&
              used_v + add > lim[k].get<uint64_t>();
@@ -102,9 +107,9 @@ Status Vault::Impl::CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individ
     if (what) {
       c.rec.extra["budget"] = std::string(w.key) + "." + what;
       RaiseAlert(&c, "vault.budget_exceeded", {{"budget", c.rec.extra["budget"]}});
-      bool lock = p.contains("lock_device") && p["lock_device"] == true;  // never throws
+      bool lock = device_id && p.contains("lock_device") && p["lock_device"] == true;
       if (lock) {
-        RETURN_IF_ERROR(LockDevice(c.device->id));
+        RETURN_IF_ERROR(LockDevice(*device_id));
         c.rec.extra["device_locked"] = true;
       }
       return ResourceExhausted("download budget exceeded (" + std::string(w.key) + ", " + what +

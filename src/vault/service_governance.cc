@@ -209,26 +209,35 @@ Result<bool> Vault::Impl::BreakGlassRead(Ctx& c, int64_t folder_id) {
   return true;
 }
 
-Status Vault::Impl::CheckBulkExport(Ctx& c, int64_t folder, const std::string& object_id,
-                                    const ObjectVersion& v, uint64_t individuals) {
+Result<Vault::Impl::BulkOver> Vault::Impl::BulkExportOver(int64_t user_id, const ObjectVersion& v,
+                                                          uint64_t individuals) {
+  BulkOver out;
   ASSIGN_OR_RETURN(auto pol, db->GetPolicy("bulk_export"));
-  if (!pol) return Status::Ok();
+  if (!pol) return out;
   json p = json::parse(*pol, nullptr, false);
   if (!p.is_object()) return FailedPrecondition("the bulk_export policy is not valid JSON");
-  ASSIGN_OR_RETURN(int64_t window_s,
+  ASSIGN_OR_RETURN(out.window_seconds,
                    IntField(p, "window_seconds", 3600, 1, kMaxWindowSeconds, "bulk_export."));
-  ASSIGN_OR_RETURN(int64_t minutes,
+  ASSIGN_OR_RETURN(out.approval_minutes,
                    IntField(p, "approval_minutes", 60, 1, kMaxApprovalMinutes, "bulk_export."));
-  int64_t window = window_s * 1000000;
-  ASSIGN_OR_RETURN(auto used, db->UsageSince(Now() - window, c.user->id, std::nullopt));
+  ASSIGN_OR_RETURN(auto used,
+                   db->UsageSince(Now() - out.window_seconds * 1000000, user_id, std::nullopt));
   auto over = [&](const char* k, uint64_t used_v, uint64_t add) {
     return p.contains(k) && p[k].is_number_unsigned() && used_v + add > p[k].get<uint64_t>();
   };
-  const char* what = over("files", used.files, 1)                         ? "files"
-                     : over("individuals", used.individuals, individuals) ? "individuals"
-                     : over("bytes", used.bytes, v.size)                  ? "bytes"
-                                                                          : nullptr;
-  if (!what) return Status::Ok();
+  out.what = over("files", used.files, 1)                         ? "files"
+             : over("individuals", used.individuals, individuals) ? "individuals"
+             : over("bytes", used.bytes, v.size)                  ? "bytes"
+                                                                  : nullptr;
+  return out;
+}
+
+Status Vault::Impl::CheckBulkExport(Ctx& c, int64_t folder, const std::string& object_id,
+                                    const ObjectVersion& v, uint64_t individuals) {
+  ASSIGN_OR_RETURN(BulkOver bulk, BulkExportOver(c.user->id, v, individuals));
+  if (!bulk.what) return Status::Ok();
+  const char* what = bulk.what;
+  const int64_t minutes = bulk.approval_minutes;
   c.rec.extra["bulk_export"] = what;
   ASSIGN_OR_RETURN(auto list, db->ListApprovals("export", c.user->id, 200));
   int64_t pending = 0;
@@ -261,8 +270,8 @@ Status Vault::Impl::CheckBulkExport(Ctx& c, int64_t folder, const std::string& o
   c.rec.extra["approval_id"] = pending;
   return PermissionDenied(
       "this download goes past the bulk-export threshold (" + std::string(what) + " in the last " +
-      std::to_string(window / 1000000) + " s) and needs a second person: " + "approval request " +
-      std::to_string(pending) +
+      std::to_string(bulk.window_seconds) +
+      " s) and needs a second person: " + "approval request " + std::to_string(pending) +
       " is filed; another admin or a designated approver runs `mamori admin approve " +
       std::to_string(pending) + "`, then repeat this download within " + std::to_string(minutes) +
       " minutes");

@@ -168,6 +168,9 @@ struct Vault::Impl {
     std::optional<Device> device;
     std::optional<Session> session;
     std::optional<Org> org;  // contractor organisation of the user, if any
+    // An external-link download has no user or device: it is charged to the
+    // link's creator (their user budgets and bulk-export thresholds).
+    std::optional<int64_t> charged_user_id;
   };
 
   // ---- audit ----
@@ -389,6 +392,10 @@ struct Vault::Impl {
   Status Admin(Ctx& c, BodySource& body, ResponseSink& out);
   Status AuditRead(Ctx& c, ResponseSink& out);
   Status CheckBudget(Ctx& c, const ObjectVersion& v, uint64_t individuals);
+  // The same windows for a download charged to `user_id`; device windows
+  // apply only when `device_id` is set, and lock_device only then.
+  Status CheckBudgetFor(Ctx& c, int64_t user_id, std::optional<int64_t> device_id,
+                        const ObjectVersion& v, uint64_t individuals);
   Result<uint64_t> RotateKeys();
   Result<std::string> IssueEnrolToken(int64_t user_id);
   Status LockDevice(int64_t device_id);
@@ -417,6 +424,14 @@ struct Vault::Impl {
   // True if an approved, unexpired break-glass grant lets this admin read the
   // folder (and marks the record); false if there is none.
   Result<bool> BreakGlassRead(Ctx& c, int64_t folder_id);
+  // Which bulk_export threshold (files/individuals/bytes) this download would
+  // pass for `user_id` (what == nullptr: none, or no bulk_export policy).
+  struct BulkOver {
+    const char* what = nullptr;
+    int64_t window_seconds = 0;
+    int64_t approval_minutes = 0;
+  };
+  Result<BulkOver> BulkExportOver(int64_t user_id, const ObjectVersion& v, uint64_t individuals);
   Status CheckBulkExport(Ctx& c, int64_t folder, const std::string& object_id,
                          const ObjectVersion& v, uint64_t individuals);
   Status GovernanceAdmin(Ctx& c, BodySource& body, ResponseSink& out);

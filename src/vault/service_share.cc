@@ -4,8 +4,9 @@
 // policy's max_days), a password (pwquality, stored as Argon2id) and a
 // download limit. The link token is only stored as a hash. A link download
 // needs no device certificate but is audited with its source address,
-// counts against the limit, and is refused after expiry, limit or
-// revocation, or when the file's label forbids links (My Number always).
+// counts against the limit and against its creator's download budgets, and
+// is refused after expiry, limit or revocation, when the file's label
+// forbids links (My Number always), or past a bulk-export threshold.
 #include "vault/service_impl.h"
 
 namespace mamori::vault {
@@ -249,6 +250,24 @@ Status Vault::Impl::LinkDownload(Ctx& c, const std::string& token, ResponseSink&
   c.rec.extra["version"] = v.version;
   // The current version may differ from the shared one: check again.
   RETURN_IF_ERROR(CheckExternalLinkLabel(label));
+  // A link is its creator's way out of the vault, so its downloads count
+  // against the creator's user budgets, and a download past a bulk-export
+  // threshold is refused: a link cannot carry a second person's approval.
+  auto creator = db->GetUser(s->created_by);
+  if (!creator.ok()) return PermissionDenied("the link's creator no longer exists");
+  c.charged_user_id = creator->id;
+  uint64_t individuals = label.is_object() ? label.value("individuals", uint64_t{0}) : 0;
+  RETURN_IF_ERROR(CheckBudgetFor(c, creator->id, std::nullopt, v, individuals));
+  ASSIGN_OR_RETURN(BulkOver bulk, BulkExportOver(creator->id, v, individuals));
+  if (bulk.what) {
+    c.rec.extra["bulk_export"] = bulk.what;
+    RaiseAlert(&c, "vault.bulk_export.link_refused",
+               {{"share", s->id}, {"threshold", bulk.what}, {"shared_by", creator->name}});
+    return PermissionDenied(
+        std::string("this download would pass the bulk-export threshold (") + bulk.what +
+        ") of the link's creator; external links cannot carry an approval, so the creator "
+        "must share the file internally and ask for a bulk-export approval");
+  }
   Status counted = db->CountLinkDownload(s->id, Now());
   if (!counted.ok()) return ResourceExhausted("the link expired or reached its download limit");
   return StreamVersion(c, v, label, out);
@@ -266,9 +285,12 @@ Status Vault::Impl::StreamVersion(Ctx& c, const ObjectVersion& v, const json& la
     return DataLoss("the stored content has the wrong size (damaged or tampered); restore it");
   ASSIGN_OR_RETURN(auto dec, crypto::StreamDecryptor::Create(dek, BlobAd(v.blob_id)));
   RETURN_IF_ERROR(Allow(c));  // fail closed before any byte leaves
+  uint64_t individuals = label.is_object() ? label.value("individuals", uint64_t{0}) : 0;
   if (c.user && c.device) {
-    uint64_t individuals = label.is_object() ? label.value("individuals", uint64_t{0}) : 0;
     RETURN_IF_ERROR(db->RecordDownload(Now(), c.user->id, c.device->id, v.size, individuals));
+  } else if (c.charged_user_id) {
+    // Device 0: no device (ids start at 1), so device windows never see it.
+    RETURN_IF_ERROR(db->RecordDownload(Now(), *c.charged_user_id, 0, v.size, individuals));
   }
   RETURN_IF_ERROR(out.Start(200,
                             {{"content-type", "application/octet-stream"},

@@ -387,6 +387,51 @@ TEST_F(ExternalLinkTest, DownloadWithoutDeviceIsAuditedCountedAndLimited) {
   EXPECT_EQ(recs[4].result, "deny");
 }
 
+// A link is its creator's way out: what it hands out counts against the
+// creator's user budgets (and what the creator downloads counts against the
+// link), so a budget cannot be sidestepped by linking instead of downloading.
+TEST_F(ExternalLinkTest, DownloadsCountAgainstTheCreatorsBudget) {
+  Enable();
+  ASSERT_EQ(Admin("PUT", "/v1/admin/policies/download_budget", {{"user_per_hour", {{"files", 2}}}})
+                .status,
+            200);
+  std::string got;
+  ASSERT_EQ(Get(alice_, alice_session_, "a.csv", &got).status, 200);  // alice: 1 of 2
+  auto r = Link(Good(5));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string body;
+  ASSERT_EQ(LinkGet(J(r)["path"], kLinkPassword, &body).status, 200);  // 2 of 2
+  body.clear();
+  auto over = LinkGet(J(r)["path"], kLinkPassword, &body);
+  EXPECT_EQ(over.status, 429) << body;
+  EXPECT_NE(body.find("user_per_hour, files"), std::string::npos) << body;
+  got.clear();
+  EXPECT_EQ(Get(alice_, alice_session_, "a.csv", &got).status, 429);  // the link used her budget
+  auto recs = AuditRecords("link.download", "link");
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].result, "deny");
+  EXPECT_EQ(recs[1].extra["budget"], "user_per_hour.files");
+}
+
+// Bulk export needs a second person's approval for one named download; a link
+// download cannot carry one, so past the threshold it is refused and alerted.
+TEST_F(ExternalLinkTest, PastTheBulkExportThresholdLinksAreRefused) {
+  Enable();
+  ASSERT_EQ(Admin("PUT", "/v1/admin/policies/bulk_export", {{"individuals", 3}}).status, 200);
+  auto r = Link(Good(5));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string body;
+  ASSERT_EQ(LinkGet(J(r)["path"], kLinkPassword, &body).status, 200);  // 2 people of 3
+  body.clear();
+  auto over = LinkGet(J(r)["path"], kLinkPassword, &body);  // 4 people > 3
+  EXPECT_EQ(over.status, 403) << body;
+  EXPECT_NE(body.find("bulk-export threshold (individuals)"), std::string::npos) << body;
+  auto recs = AuditRecords("link.download", "link");
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[1].result, "deny");
+  EXPECT_EQ(recs[1].extra["bulk_export"], "individuals");
+}
+
 TEST_F(ExternalLinkTest, RefusedAfterExpiryRevocationOrPolicyOff) {
   Enable();
   auto r1 = Link(Good(5));
