@@ -284,6 +284,9 @@ class MetaStore {
   virtual Result<std::vector<std::string>> ExpiredUploads(int64_t now) = 0;
   // Unexpired sessions of a user (a budget on open uploads).
   virtual Result<int64_t> CountUploadsOf(int64_t user_id, int64_t now) = 0;
+  // Every session's id and wrapped segment key (for KEK rotation).
+  virtual Result<std::vector<std::pair<std::string, std::string>>> UploadKeys() = 0;
+  virtual Status SetUploadWrappedKey(const std::string& id, const std::string& wrapped) = 0;
 
   virtual Result<std::optional<std::string>> GetPolicy(const std::string& key) = 0;
   virtual Status PutPolicy(const std::string& key, const std::string& value_json) = 0;

@@ -1103,6 +1103,23 @@ class SqliteMetaStore : public MetaStore {
     ASSIGN_OR_RETURN(bool row, s.Step());
     return row ? s.Int(0) : int64_t{0};
   }
+  Result<std::vector<std::pair<std::string, std::string>>> UploadKeys() override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(*stmts_, "SELECT id, wrapped_key FROM uploads ORDER BY id");
+    std::vector<std::pair<std::string, std::string>> out;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      out.emplace_back(s.Text(0), s.Text(1));
+    }
+    return out;
+  }
+  Status SetUploadWrappedKey(const std::string& id, const std::string& wrapped) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Stmt s(*stmts_, "UPDATE uploads SET wrapped_key=? WHERE id=?");
+    s.BindBlob(wrapped).Bind(id);
+    return s.Exec();
+  }
   Result<std::vector<std::string>> ExpiredUploads(int64_t now) override {
     std::lock_guard<std::mutex> l(mu_);
     Stmt s(*stmts_, "SELECT id FROM uploads WHERE expires_micros<=? ORDER BY id");

@@ -120,6 +120,15 @@ Result<uint64_t> Vault::Impl::RotateKeys() {
     RETURN_IF_ERROR(db->SetWrappedKey(v.object_id, v.version, w));
     ++n;
   }
+  // Unfinished resumable uploads too: their segment keys must open after the
+  // old KEK is retired, or the upload could never complete.
+  ASSIGN_OR_RETURN(auto uploads, db->UploadKeys());
+  for (const auto& [id, wrapped_key] : uploads) {
+    if (crypto::WrappedKeyVersion(wrapped_key) == ring.current_version()) continue;
+    ASSIGN_OR_RETURN(std::string w, crypto::RewrapKey(ring, wrapped_key, UploadAd(id)));
+    RETURN_IF_ERROR(db->SetUploadWrappedKey(id, w));
+    ++n;
+  }
   return n;
 }
 

@@ -41,6 +41,8 @@ inline std::string TokenHash(std::string_view token) {
 }
 
 inline std::string BlobAd(const std::string& blob_id) { return "blob:" + blob_id; }
+// Binds an upload session's wrapped segment key and sealed name to the session.
+inline std::string UploadAd(const std::string& upload_id) { return "upload:" + upload_id; }
 
 inline int FromHexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -60,7 +60,7 @@ std::vector<uint64_t> Segments(const std::string& dir) {
 }
 
 std::string SegmentAd(const std::string& id, uint64_t offset) {
-  return "upload:" + id + ":" + std::to_string(offset);
+  return UploadAd(id) + ":" + std::to_string(offset);
 }
 
 bool ValidUploadId(const std::string& id) {
@@ -224,7 +224,7 @@ Status Vault::Impl::UploadCreate(Ctx& c, int64_t folder, BodySource& body, Respo
   s.id = crypto::ToHex(crypto::RandomBytes(16));
   s.folder_id = folder;
   s.name_tag = names->IndexTag("f:" + std::to_string(folder), name);
-  s.name_sealed = names->Seal(name, "upload:" + s.id);
+  s.name_sealed = names->Seal(name, UploadAd(s.id));
   s.user_id = c.user->id;
   s.device_id = c.device->id;
   s.size = size;
@@ -233,7 +233,7 @@ Status Vault::Impl::UploadCreate(Ctx& c, int64_t folder, BodySource& body, Respo
   crypto::SecretKey key = crypto::SecretKey::Random();
   {
     std::shared_lock<std::shared_mutex> l(ring_mu);
-    ASSIGN_OR_RETURN(s.wrapped_key, crypto::WrapKey(ring, key, "upload:" + s.id));
+    ASSIGN_OR_RETURN(s.wrapped_key, crypto::WrapKey(ring, key, UploadAd(s.id)));
   }
   std::error_code ec;
   std::filesystem::create_directories(UploadDir(s.id), ec);
@@ -299,7 +299,7 @@ Status Vault::Impl::UploadAppend(Ctx& c, int64_t folder, const std::string& id, 
   crypto::SecretKey key;
   {
     std::shared_lock<std::shared_mutex> l(ring_mu);
-    ASSIGN_OR_RETURN(key, crypto::UnwrapKey(ring, s.wrapped_key, "upload:" + id));
+    ASSIGN_OR_RETURN(key, crypto::UnwrapKey(ring, s.wrapped_key, UploadAd(id)));
   }
   const std::string dir = UploadDir(id);
   // Segments at or past the committed offset are leftovers of a crash
@@ -398,11 +398,11 @@ Status Vault::Impl::UploadComplete(Ctx& c, int64_t folder, const std::string& id
   if (s.committed != s.size)
     return FailedPrecondition("only " + std::to_string(s.committed) + " of " +
                               std::to_string(s.size) + " bytes arrived; send the rest first");
-  ASSIGN_OR_RETURN(std::string name, names->Open(s.name_sealed, "upload:" + id));
+  ASSIGN_OR_RETURN(std::string name, names->Open(s.name_sealed, UploadAd(id)));
   crypto::SecretKey key;
   {
     std::shared_lock<std::shared_mutex> l(ring_mu);
-    ASSIGN_OR_RETURN(key, crypto::UnwrapKey(ring, s.wrapped_key, "upload:" + id));
+    ASSIGN_OR_RETURN(key, crypto::UnwrapKey(ring, s.wrapped_key, UploadAd(id)));
   }
   const std::string dir = UploadDir(id);
   std::vector<uint64_t> segs;

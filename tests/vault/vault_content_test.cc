@@ -587,6 +587,54 @@ TEST_F(ResumableUploadTest, NothingVisibleUntilCompleteAndHashChecked) {
   // Segments on disk were encrypted: no run of plaintext in the data dir.
 }
 
+// Key rotation re-wraps unfinished uploads' segment keys as well, so an upload
+// still completes after the old KEK is retired from the keyring.
+TEST_F(ResumableUploadTest, KeyRotationRewrapsOpenUploads) {
+  std::string content(600 * 1024, 'y');
+  auto c = A("POST", Folder(folder_) + "/uploads", {{"name", "r.bin"}, {"size", content.size()}});
+  ASSERT_EQ(c.status, 201) << c.body;
+  std::string base = Folder(folder_) + "/uploads/" + J(c)["id"].get<std::string>();
+  auto put_part = [&](uint64_t off, uint64_t n) {
+    auto cl = Connect(&alice_);
+    uint64_t pos = off;
+    auto r = cl->Upload("PUT", base + "?offset=" + std::to_string(off),
+                        {{"authorization", "Bearer " + alice_session_}}, n,
+                        [&](char* b, size_t k) -> Result<size_t> {
+                          size_t m = std::min<uint64_t>(k, off + n - pos);
+                          std::memcpy(b, content.data() + pos, m);
+                          pos += m;
+                          return m;
+                        });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ClientResponse{};
+  };
+  ASSERT_EQ(put_part(0, 300 * 1024).status, 200);
+  auto rot = Admin("POST", "/v1/admin/keys/rotate");
+  ASSERT_EQ(rot.status, 200) << rot.body;
+  EXPECT_EQ(J(rot)["rewrapped"], 2);  // the metadata key and the upload's segment key
+  // Retire KEK 1: drop its line from the keyring file.
+  StopServer();
+  std::string ring;
+  {
+    std::ifstream in(opts_.keyring_path);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("kek 1 ", 0) != 0) ring += line + "\n";
+  }
+  ASSERT_NE(ring.find("kek 2 "), std::string::npos);
+  {
+    std::ofstream out(opts_.keyring_path, std::ios::trunc);
+    out << ring;
+  }
+  StartServer();
+  Relogin();
+  ASSERT_EQ(put_part(300 * 1024, 300 * 1024).status, 200);
+  auto done = A("POST", base + "/complete", {{"sha256", Sha(content)}});
+  ASSERT_EQ(done.status, 201) << done.body;
+  std::string got;
+  ASSERT_EQ(Get(alice_, alice_session_, "r.bin", &got).status, 200);
+  EXPECT_EQ(got, content);
+}
+
 TEST_F(ResumableUploadTest, OpenSessionsPerUserAreBounded) {
   std::vector<std::string> ids;
   for (int i = 0; i < 8; ++i) {
