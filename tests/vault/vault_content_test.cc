@@ -710,6 +710,28 @@ TEST_F(VaultContentTest, CsvUploadsAreLabelledWithTheirColumnHeaders) {
   EXPECT_GE(J(as_csv)["label"]["individuals"].get<int>(), 2) << as_csv.body;
 }
 
+// A photo or an unknown binary format has no text to inspect. Its label says
+// so (scanned: false), so it is never taken for "checked, no personal data"
+// (and, like anything uninspected, cannot go out by external link).
+TEST_F(VaultContentTest, ContentWithoutTextIsLabelledNotInspected) {
+  SetUpOrg();
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  for (int i = 0; i < 4096; ++i) png += static_cast<char>((i * 7919) & 0xff);
+  auto r = Put(alice_, alice_session_, "card.png", png);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(J(r)["label"]["scanned"], false) << r.body;
+  EXPECT_NE(J(r)["label"].value("incomplete", "").find("image"), std::string::npos) << r.body;
+  std::string noise;
+  for (int i = 0; i < 70000; ++i) noise += static_cast<char>((i * 2654435761u) >> 24);
+  auto b = Put(alice_, alice_session_, "blob.dat", noise);
+  ASSERT_EQ(b.status, 201) << b.body;
+  EXPECT_EQ(J(b)["label"]["scanned"], false) << b.body;
+  // Text is still labelled as before.
+  auto t = Put(alice_, alice_session_, "memo.txt", "連絡先: taro.yamada@example.co.jp\n");
+  ASSERT_EQ(t.status, 201) << t.body;
+  EXPECT_EQ(J(t)["label"]["scanned"], true) << t.body;
+}
+
 // A Shift_JIS (CP932) customer list, as Excel in Japan saves CSV: labelled
 // after decoding, so its names and My Numbers count, not only its digits.
 TEST_F(VaultContentTest, ShiftJisCsvIsLabelledAfterDecoding) {
