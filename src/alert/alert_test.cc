@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "common/testing/loopback.h"
+
 extern char** environ;
 
 namespace mamori::alert {
@@ -23,18 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A port that was free a moment ago (the sink binds it right after).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+int FreePort() { return testing::FreeLoopbackPort(); }
 
 bool CanConnect(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -141,66 +132,12 @@ TEST(SmtpTest, ClosedRelayAndBadAddressesAreErrors) {
             StatusCode::kInvalidArgument);
 }
 
-// A one-shot HTTP listener that records the request it receives.
-class HookListener {
- public:
-  HookListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      while (true) {
-        ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-        size_t h = req.find("\r\n\r\n");
-        if (h != std::string::npos) {
-          size_t cl = req.find("Content-Length: ");
-          size_t len = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
-          if (req.size() >= h + 4 + len) break;
-        }
-      }
-      std::string resp = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
-      ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
-      ::close(c);
-      std::lock_guard<std::mutex> l(mu_);
-      request_ = req;
-    });
-  }
-  ~HookListener() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    if (thread_.joinable()) thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-  std::string request() {
-    std::lock_guard<std::mutex> l(mu_);
-    return request_;
-  }
-
- private:
-  int fd_ = -1, port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::string request_;
-};
-
 TEST(AlerterTest, WebhookAndMailBothDeliver) {
   SmtpSink sink;
   ASSERT_TRUE(sink.running());
-  HookListener hook;
+  testing::HttpSink hook;
   AlertOptions o;
-  o.webhook_url = hook.url();
+  o.webhook_url = hook.url("/hook");
   o.smtp = Mail(sink.relay());
   o.syslog = false;
   auto a = Alerter::Start(o);
@@ -209,7 +146,8 @@ TEST(AlerterTest, WebhookAndMailBothDeliver) {
   (*a)->Flush(10000);
   EXPECT_EQ((*a)->sent(), 2u);
   EXPECT_EQ((*a)->failed(), 0u);
-  std::string req = hook.request();
+  ASSERT_EQ(hook.requests().size(), 1u);
+  std::string req = hook.requests()[0];
   EXPECT_EQ(req.rfind("POST /hook HTTP/1.1\r\n", 0), 0u) << req;
   EXPECT_NE(req.find("application/json"), std::string::npos);
   EXPECT_NE(req.find("\"kind\":\"vault.budget_exceeded\""), std::string::npos) << req;

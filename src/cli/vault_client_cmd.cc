@@ -293,6 +293,21 @@ int Login(const std::string& profile_dir, const std::string& password_file, std:
 // connection costs at most one segment instead of the whole transfer.
 constexpr uint64_t kResumableFrom = 16ull << 20;
 
+// Prints the outcome of an upload: the stored version and its label, or the
+// refusal. Returns the exit code.
+int ReportStored(const Result<vault::ClientResponse>& r, const std::string& name, const char* how) {
+  if (!r.ok()) {
+    PrintError(r.status().ToString());
+    return 2;
+  }
+  if (r->status != 201) return Report(*r);
+  json j = json::parse(r->body, nullptr, false);
+  std::cout << "stored " << name << " version " << j.value("version", 0) << " ("
+            << j.value("size", uint64_t{0}) << " bytes" << how << "), label " << j["label"].dump()
+            << "\n";
+  return 0;
+}
+
 int Put(const std::string& profile_dir, const std::string& folder, const std::string& local,
         std::string name, bool single_request) {
   Profile p{profile_dir, {}};
@@ -343,16 +358,7 @@ int Put(const std::string& profile_dir, const std::string& folder, const std::st
                                  }
                                });
     ::close(fd);
-    if (!r.ok()) {
-      PrintError(r.status().ToString());
-      return 2;
-    }
-    if (r->status != 201) return Report(*r);
-    json j = json::parse(r->body, nullptr, false);
-    std::cout << "stored " << name << " version " << j.value("version", 0) << " ("
-              << j.value("size", uint64_t{0}) << " bytes, resumable), label " << j["label"].dump()
-              << "\n";
-    return 0;
+    return ReportStored(r, name, ", resumable");
   }
   auto c = Connect(p, true);
   if (!c.ok()) {
@@ -372,15 +378,7 @@ int Put(const std::string& profile_dir, const std::string& folder, const std::st
                           }
                         });
   ::close(fd);
-  if (!r.ok()) {
-    PrintError(r.status().ToString());
-    return 2;
-  }
-  if (r->status != 201) return Report(*r);
-  json j = json::parse(r->body, nullptr, false);
-  std::cout << "stored " << name << " version " << j.value("version", 0) << " ("
-            << j.value("size", uint64_t{0}) << " bytes), label " << j["label"].dump() << "\n";
-  return 0;
+  return ReportStored(r, name, "");
 }
 
 int GetUrl(const std::string& profile_dir, const std::string& target, const std::string& out);

@@ -21,12 +21,14 @@ Result<std::string> HoldWorkflow::QueueOf(const std::string& queue_id) {
 }
 
 Status HoldWorkflow::Finish(const HeldMail& m, const std::string& user, bool release,
-                            bool recovering) {
+                            bool recovering, const std::string& action) {
   const int64_t now = clock_->NowMicros();
   const std::string who = recovering ? user + " (finishing an interrupted action)" : user;
   // Audit first: an action that cannot be recorded is not taken.
-  Status st = audit_->WriteAdmin(release ? "mail.release" : "mail.discard", m, who,
-                                 release ? "allow" : "deny");
+  Status st = audit_->WriteAdmin(!action.empty() ? action
+                                 : release       ? "mail.release"
+                                                 : "mail.discard",
+                                 m, who, release ? "allow" : "deny");
   if (!st.ok()) {
     if (!recovering) (void)holds_->Transition(m.event_id, ClaimFor(release), kHeld, now);
     return st;
@@ -44,6 +46,30 @@ Status HoldWorkflow::Finish(const HeldMail& m, const std::string& user, bool rel
   return Status::Ok();
 }
 
+Result<ActionOutcome> HoldWorkflow::ActOnForeignHold(const std::string& id, const std::string& user,
+                                                     bool release, const std::string& action) {
+  ASSIGN_OR_RETURN(std::string q, QueueOf(id));
+  if (q != "hold") return NotFound("mail " + id + " is not on hold");
+  HeldMail foreign;
+  foreign.queue_id = id;
+  RETURN_IF_ERROR(audit_->WriteAdmin(action, foreign, user, release ? "allow" : "deny"));
+  RETURN_IF_ERROR(release ? postfix_->Release(id) : postfix_->DeleteHeld(id));
+  ActionOutcome out;
+  out.done = true;
+  out.queue_id = id;
+  out.message = id + ": " + FinalFor(release) + " (queue id " + id + ")";
+  return out;
+}
+
+Status HoldWorkflow::Claim(const HeldMail& m, const std::string& id, bool release) {
+  ASSIGN_OR_RETURN(bool claimed,
+                   holds_->Transition(m.event_id, kHeld, ClaimFor(release), clock_->NowMicros()));
+  if (claimed) return Status::Ok();
+  ASSIGN_OR_RETURN(HeldMail now, holds_->Find(m.event_id));
+  return FailedPrecondition("mail " + id + " is " + now.status +
+                            " (someone else acted on it first)");
+}
+
 Result<ActionOutcome> HoldWorkflow::Release(const std::string& id, const std::string& user,
                                             bool skip_approvals) {
   ActionOutcome out;
@@ -52,17 +78,7 @@ Result<ActionOutcome> HoldWorkflow::Release(const std::string& id, const std::st
     if (found.status().code() != StatusCode::kNotFound || !ValidQueueId(id)) {
       return found.status();
     }
-    // Held by something else (e.g. header_checks HOLD): release by queue id.
-    ASSIGN_OR_RETURN(std::string q, QueueOf(id));
-    if (q != "hold") return NotFound("mail " + id + " is not on hold");
-    HeldMail foreign;
-    foreign.queue_id = id;
-    RETURN_IF_ERROR(audit_->WriteAdmin("mail.release", foreign, user, "allow"));
-    RETURN_IF_ERROR(postfix_->Release(id));
-    out.done = true;
-    out.queue_id = id;
-    out.message = id + ": released (queue id " + id + ")";
-    return out;
+    return ActOnForeignHold(id, user, /*release=*/true, "mail.release");
   }
   HeldMail m = *found;
   out.queue_id = m.queue_id;
@@ -91,13 +107,7 @@ Result<ActionOutcome> HoldWorkflow::Release(const std::string& id, const std::st
     }
     ASSIGN_OR_RETURN(m, holds_->Find(m.event_id));
   }
-  ASSIGN_OR_RETURN(bool claimed,
-                   holds_->Transition(m.event_id, kHeld, "releasing", clock_->NowMicros()));
-  if (!claimed) {
-    ASSIGN_OR_RETURN(HeldMail now, holds_->Find(m.event_id));
-    return FailedPrecondition("mail " + id + " is " + now.status +
-                              " (someone else acted on it first)");
-  }
+  RETURN_IF_ERROR(Claim(m, id, /*release=*/true));
   RETURN_IF_ERROR(Finish(m, user, /*release=*/true, /*recovering=*/false));
   out.done = true;
   out.message = id + ": released (queue id " + m.queue_id + ")";
@@ -117,16 +127,7 @@ Result<ActionOutcome> HoldWorkflow::DoDiscard(const std::string& id, const std::
         action != "mail.discard") {
       return found.status();
     }
-    ASSIGN_OR_RETURN(std::string q, QueueOf(id));
-    if (q != "hold") return NotFound("mail " + id + " is not on hold");
-    HeldMail foreign;
-    foreign.queue_id = id;
-    RETURN_IF_ERROR(audit_->WriteAdmin(action, foreign, user, "deny"));
-    RETURN_IF_ERROR(postfix_->DeleteHeld(id));
-    out.done = true;
-    out.queue_id = id;
-    out.message = id + ": discarded (queue id " + id + ")";
-    return out;
+    return ActOnForeignHold(id, user, /*release=*/false, action);
   }
   HeldMail m = *found;
   out.queue_id = m.queue_id;
@@ -134,25 +135,8 @@ Result<ActionOutcome> HoldWorkflow::DoDiscard(const std::string& id, const std::
   if (m.status != kHeld) {
     return FailedPrecondition("mail " + id + " is " + m.status + ", not held");
   }
-  ASSIGN_OR_RETURN(bool claimed,
-                   holds_->Transition(m.event_id, kHeld, "discarding", clock_->NowMicros()));
-  if (!claimed) {
-    ASSIGN_OR_RETURN(HeldMail now, holds_->Find(m.event_id));
-    return FailedPrecondition("mail " + id + " is " + now.status +
-                              " (someone else acted on it first)");
-  }
-  const int64_t now = clock_->NowMicros();
-  Status st = audit_->WriteAdmin(action, m, user, "deny");
-  if (!st.ok()) {
-    (void)holds_->Transition(m.event_id, "discarding", kHeld, now);
-    return st;
-  }
-  st = postfix_->DeleteHeld(m.queue_id);
-  if (!st.ok()) {
-    return st.WithContext("the discard is recorded and will be retried by `mamori mail recover`");
-  }
-  ASSIGN_OR_RETURN(bool moved, holds_->Transition(m.event_id, "discarding", "discarded", now));
-  (void)moved;
+  RETURN_IF_ERROR(Claim(m, id, /*release=*/false));
+  RETURN_IF_ERROR(Finish(m, user, /*release=*/false, /*recovering=*/false, action));
   out.done = true;
   out.message = id + ": " + (action == "mail.cancel" ? "cancelled" : "discarded") + " (queue id " +
                 m.queue_id + ")";

@@ -68,7 +68,19 @@ class HoldWorkflow {
                                   const std::string& action);
   // Where the mail is now: "hold", "active", ..., or "" if in no queue.
   Result<std::string> QueueOf(const std::string& queue_id);
-  Status Finish(const HeldMail& m, const std::string& user, bool release, bool recovering);
+  // Audits `action` (default mail.release / mail.discard), acts in Postfix and
+  // moves the claim to its final state. On an audit failure the claim goes
+  // back to held (unless recovering); on a Postfix failure it stays for
+  // Recover().
+  Status Finish(const HeldMail& m, const std::string& user, bool release, bool recovering,
+                const std::string& action = "");
+  // Releases or discards mail that Postfix holds but mamori did not (e.g. a
+  // header_checks HOLD), by its queue id.
+  Result<ActionOutcome> ActOnForeignHold(const std::string& id, const std::string& user,
+                                         bool release, const std::string& action);
+  // Claims held mail `m` (found as `id`) for release or discard; fails if
+  // someone else acted on it first.
+  Status Claim(const HeldMail& m, const std::string& id, bool release);
 
   HoldStore* holds_;
   AuditWriter* audit_;

@@ -489,6 +489,22 @@ TEST_F(ExternalLinkTest, MyNumberFilesCannotBeLinked) {
 // ---------------------------------------------------------------- uploads
 class ResumableUploadTest : public VaultContentTest {
  protected:
+  // Sends content[off, off + n) to the upload session at `base` as alice.
+  ClientResponse PutPart(const std::string& base, const std::string& content, uint64_t off,
+                         uint64_t n) {
+    auto cl = Connect(&alice_);
+    uint64_t pos = off;
+    auto r = cl->Upload("PUT", base + "?offset=" + std::to_string(off),
+                        {{"authorization", "Bearer " + alice_session_}}, n,
+                        [&](char* b, size_t k) -> Result<size_t> {
+                          size_t m = std::min<uint64_t>(k, off + n - pos);
+                          std::memcpy(b, content.data() + pos, m);
+                          pos += m;
+                          return m;
+                        });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : ClientResponse{};
+  }
   void SetUp() override {
     VaultContentTest::SetUp();
     Restart([](VaultOptions* o) { o->upload_segment_bytes = 256 * 1024; });
@@ -551,20 +567,7 @@ TEST_F(ResumableUploadTest, NothingVisibleUntilCompleteAndHashChecked) {
   auto c = A("POST", Folder(folder_) + "/uploads", {{"name", "p.bin"}, {"size", content.size()}});
   ASSERT_EQ(c.status, 201) << c.body;
   std::string base = Folder(folder_) + "/uploads/" + J(c)["id"].get<std::string>();
-  auto put_part = [&](uint64_t off, uint64_t n) {
-    auto cl = Connect(&alice_);
-    uint64_t pos = off;
-    auto r = cl->Upload("PUT", base + "?offset=" + std::to_string(off),
-                        {{"authorization", "Bearer " + alice_session_}}, n,
-                        [&](char* b, size_t k) -> Result<size_t> {
-                          size_t m = std::min<uint64_t>(k, off + n - pos);
-                          std::memcpy(b, content.data() + pos, m);
-                          pos += m;
-                          return m;
-                        });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : ClientResponse{};
-  };
+  auto put_part = [&](uint64_t off, uint64_t n) { return PutPart(base, content, off, n); };
   auto p1 = put_part(0, 300 * 1024);
   ASSERT_EQ(p1.status, 200) << p1.body;
   EXPECT_EQ(J(p1)["offset"], 300 * 1024);
@@ -594,20 +597,7 @@ TEST_F(ResumableUploadTest, KeyRotationRewrapsOpenUploads) {
   auto c = A("POST", Folder(folder_) + "/uploads", {{"name", "r.bin"}, {"size", content.size()}});
   ASSERT_EQ(c.status, 201) << c.body;
   std::string base = Folder(folder_) + "/uploads/" + J(c)["id"].get<std::string>();
-  auto put_part = [&](uint64_t off, uint64_t n) {
-    auto cl = Connect(&alice_);
-    uint64_t pos = off;
-    auto r = cl->Upload("PUT", base + "?offset=" + std::to_string(off),
-                        {{"authorization", "Bearer " + alice_session_}}, n,
-                        [&](char* b, size_t k) -> Result<size_t> {
-                          size_t m = std::min<uint64_t>(k, off + n - pos);
-                          std::memcpy(b, content.data() + pos, m);
-                          pos += m;
-                          return m;
-                        });
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : ClientResponse{};
-  };
+  auto put_part = [&](uint64_t off, uint64_t n) { return PutPart(base, content, off, n); };
   ASSERT_EQ(put_part(0, 300 * 1024).status, 200);
   auto rot = Admin("POST", "/v1/admin/keys/rotate");
   ASSERT_EQ(rot.status, 200) << rot.body;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "alert/alert.h"
+#include "common/testing/loopback.h"
 #include "vault/report.h"
 #include "vault_fixture.h"
 
@@ -18,64 +19,21 @@ namespace {
 
 constexpr int64_t kMinute = 60LL * 1000000;
 
-// An HTTP listener on 127.0.0.1 that answers 204 and keeps every JSON body.
+// A webhook receiver on 127.0.0.1 whose JSON bodies can be looked up by kind.
 class WebhookSink {
  public:
-  WebhookSink() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (true) {
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        std::string req;
-        char buf[4096];
-        while (true) {
-          ssize_t n = ::recv(c, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          req.append(buf, static_cast<size_t>(n));
-          size_t h = req.find("\r\n\r\n");
-          size_t cl = req.find("Content-Length: ");
-          if (h != std::string::npos && cl != std::string::npos &&
-              req.size() >= h + 4 + std::stoul(req.substr(cl + 16)))
-            break;
-        }
-        std::string resp = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
-        ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
-        ::close(c);
-        size_t h = req.find("\r\n\r\n");
-        json j = json::parse(h == std::string::npos ? "" : req.substr(h + 4), nullptr, false);
-        std::lock_guard<std::mutex> l(mu_);
-        if (!j.is_discarded()) bodies_.push_back(j);
-      }
-    });
-  }
-  ~WebhookSink() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/alerts"; }
+  std::string url() const { return http_.url("/alerts"); }
   std::vector<json> Kinds(const std::string& kind) {
-    std::lock_guard<std::mutex> l(mu_);
     std::vector<json> out;
-    for (const auto& b : bodies_)
-      if (b.value("kind", "") == kind) out.push_back(b);
+    for (const auto& r : http_.requests()) {
+      json j = json::parse(mamori::testing::HttpSink::BodyOf(r), nullptr, false);
+      if (!j.is_discarded() && j.value("kind", "") == kind) out.push_back(j);
+    }
     return out;
   }
 
  private:
-  int fd_ = -1, port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<json> bodies_;
+  mamori::testing::HttpSink http_;
 };
 
 class GovernanceTest : public VaultFixture {

@@ -7,10 +7,11 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
+#include "common/testing/loopback.h"
 #include "crypto/crypto.h"
 #include "vault_fixture.h"
 
@@ -21,17 +22,7 @@
 namespace mamori::vault::testing {
 namespace {
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+uint16_t FreePort() { return mamori::testing::FreeLoopbackPort(); }
 
 // Peak resident memory (VmHWM) of a process, in KiB.
 int64_t PeakRssKiB(pid_t pid) {
