@@ -21,15 +21,8 @@ MAMORI=${1:?usage: kill9_test.sh MAMORI_BINARY [ROUNDS]}
 ROUNDS=${2:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-if [ "$(id -u)" -ne 0 ] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null \
-   || [ ! -x /usr/sbin/smtp-sink ]; then
-  echo "SKIP: needs root, postfix, swaks and smtp-sink (scripts/deps/mail.txt)"
-  exit 77
-fi
-
-W=$(mktemp -d /tmp/mamori-mail-k9.XXXXXX)
-chmod 755 "$W"
 source "$HERE/lib.sh"
+mail_test_setup mamori-mail-k9
 MILTER_PID=""
 SINK_PID=""
 failures=0

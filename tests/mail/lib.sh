@@ -2,6 +2,18 @@
 # instances on loopback, beside (never touching) the system instance.
 # Source it; it expects $W (a work directory the postfix user can traverse).
 
+# For the integration tests: exits 77 (ctest's SKIP) unless this machine can
+# run private Postfix instances; then makes the work directory $W (PREFIX).
+mail_test_setup() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null \
+     || [ ! -x /usr/sbin/smtp-sink ]; then
+    echo "SKIP: needs root, postfix, swaks and smtp-sink (scripts/deps/mail.txt)"
+    exit 77
+  fi
+  W=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$W"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

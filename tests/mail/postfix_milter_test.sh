@@ -7,15 +7,8 @@ set -uo pipefail
 MAMORI=${1:?usage: postfix_milter_test.sh MAMORI_BINARY}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-if [ "$(id -u)" -ne 0 ] || ! command -v postfix >/dev/null || ! command -v swaks >/dev/null \
-   || [ ! -x /usr/sbin/smtp-sink ]; then
-  echo "SKIP: needs root, postfix, swaks and smtp-sink (scripts/deps/mail.txt)"
-  exit 77
-fi
-
-W=$(mktemp -d /tmp/mamori-mail-it.XXXXXX)
-chmod 755 "$W"
 source "$HERE/lib.sh"
+mail_test_setup mamori-mail-it
 MILTER_PID=""
 SINK_PID=""
 cleanup() {
