@@ -15,18 +15,22 @@ MAMORI=$BUILD/src/cli/mamori
 command -v smtp-source >/dev/null || { echo "needs postfix (smtp-source)"; exit 2; }
 
 W=$(mktemp -d /tmp/mamori-mail-bench.XXXXXX)
-# The queues go on a fresh ext4 file system with a journal, mounted from an
-# image. Where the root file system has no journal (this machine's), ext4
-# skips every inode deleted in the last 30 s when it creates a file, so each
-# column paid for the queue files the columns before it had deleted, and plain
-# Postfix, measured first, ran on the cleanest disk (the same column measured
-# twice in a row slowed by a third). MAMORI_BENCH_FS=none keeps /tmp as it is.
+# ext4 without a journal (this machine's root file system) skips every inode
+# deleted in the last 30 s when it creates a file, so a run right after
+# another paid for the queue files the earlier one had deleted (the same column
+# measured twice in a row slowed by a third, and plain Postfix, measured first,
+# had the cleanest disk). Each run therefore starts PAUSE seconds (default 35)
+# after the previous one. MAMORI_BENCH_FS=loop instead puts the queues on a
+# fresh journaled ext4 image (no pause needed, but every fsync then goes
+# through two file systems, which slows Postfix itself).
+PAUSE=${PAUSE:-35}
 FS_IMG=""
-if [ "${MAMORI_BENCH_FS:-ext4}" = ext4 ]; then
+if [ "${MAMORI_BENCH_FS:-root}" = loop ]; then
+  PAUSE=0
   FS_IMG=$W.img
   truncate -s 4G "$FS_IMG"
   mkfs.ext4 -q -F -O has_journal "$FS_IMG"
-  mount -o loop "$FS_IMG" "$W" || { echo "cannot loop-mount a file system; run with MAMORI_BENCH_FS=none" >&2; rm -f "$FS_IMG"; exit 2; }
+  mount -o loop "$FS_IMG" "$W" || { echo "cannot loop-mount a file system" >&2; rm -f "$FS_IMG"; exit 2; }
 fi
 chmod 755 "$W"
 source "$ROOT/tests/mail/lib.sh"
@@ -157,6 +161,8 @@ run() {
   local name=$1 port=$2
   local n_att=$((N / 10)) n_txt=$((N - N / 10))
   local t0 t1
+  wait_until 120 drained "$name" || true
+  sleep "$PAUSE"
   t0=$(date +%s.%N)
   smtp-source -s "$S" -m "$n_txt" -f alice@corp.example.jp -t taro@client.example \
     -F "$W/text.eml" "127.0.0.1:$port" &
@@ -195,11 +201,11 @@ noscan=$(median "${rates[mamori_noscan]}")
 echo "per-round msgs/s: plain${rates[plain]} | mamori${rates[mamori]} | libmilter${rates[libmilter]} | no scan${rates[mamori_noscan]}"
 held=$(postqueue -c "$W/mamori/etc" -j 2>/dev/null | grep -c '"hold"' || true)
 tempfails=$(grep -c '"result":"error"' "$W/state/audit.log" 2>/dev/null || true)
-python3 - "$plain" "$mam" "$lib" "$noscan" "$N" "$S" "$held" "$tempfails" "$TRANSPORT" "$ROUNDS" <<'EOPY'
+python3 - "$plain" "$mam" "$lib" "$noscan" "$N" "$S" "$held" "$tempfails" "$TRANSPORT" "$ROUNDS" "$PAUSE" <<'EOPY'
 import sys
 plain, mam, lib, noscan = map(float, sys.argv[1:5])
-n, s, held, tf, transport, rounds = sys.argv[5:]
-print(f"mail mix: {n} messages (90% ~4 KB text, 10% with a 200 KB attachment), {s} sessions, loopback, milters on {transport} sockets, median of {rounds} rounds")
+n, s, held, tf, transport, rounds, pause = sys.argv[5:]
+print(f"mail mix: {n} messages (90% ~4 KB text, 10% with a 200 KB attachment), {s} sessions, loopback, milters on {transport} sockets, median of {rounds} rounds, {pause} s apart")
 print(f"{'':28}{'msgs/s':>10}{'ratio':>8}")
 print(f"{'postfix (no milter)':28}{plain:>10.1f}{1.0:>8.2f}")
 print(f"{'postfix + mamori milter':28}{mam:>10.1f}{mam/plain:>8.2f}")

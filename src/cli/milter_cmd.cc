@@ -31,6 +31,7 @@ struct MilterArgs {
   std::string audit_key;
   std::string postfix_config;
   int threads = 0;
+  int verdict_threads = 0;
   uint32_t tick_seconds = 15;
   bool check = false;
 };
@@ -111,8 +112,12 @@ int RunMilter(const MilterArgs& a) {
   ServerOptions so;
   so.listen = a.listen;
   so.tick_seconds = std::max<uint32_t>(1, a.tick_seconds);
-  // Scans and audit fsyncs block a thread; twice the cores keeps the protocol moving.
-  so.threads = a.threads > 0 ? a.threads : std::max(4u, 2 * std::thread::hardware_concurrency());
+  // I/O threads only move packets: one per core. Verdict threads block in
+  // scans and audit fsyncs; the more wait at once, the more verdicts share an
+  // fsync.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  so.threads = a.threads > 0 ? a.threads : cores;
+  so.verdict_threads = a.verdict_threads > 0 ? a.verdict_threads : std::max(8, 4 * cores);
   HoldWorkflow flow(hs, aw, &postfix, &*policy, &*key);
   // 一時保留: release delayed mail whose time has come (unless cancelled or
   // discarded), and finish actions a crash interrupted.
@@ -139,7 +144,7 @@ int RunMilter(const MilterArgs& a) {
   }
   std::cerr << "mamori milter: listening on " << a.listen;
   if ((*server)->port()) std::cerr << " (port " << (*server)->port() << ")";
-  std::cerr << " with " << so.threads << " threads\n";
+  std::cerr << " with " << so.threads << " I/O and " << so.verdict_threads << " verdict threads\n";
   Status st = (*server)->Run(/*handle_signals=*/true);
   if (!st.ok()) {
     cli::PrintError(st.ToString());
@@ -163,8 +168,10 @@ void Setup(CLI::App& app, int* exit_code) {
                   "Ed25519 signing key for the shared audit log (mamori audit keygen)");
   cmd->add_option("-c,--postfix-config", args->postfix_config,
                   "Postfix config directory, for releasing delayed mail");
-  cmd->add_option("--threads", args->threads,
-                  "Worker threads (default: twice the cores, at least 4)");
+  cmd->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  cmd->add_option("--verdict-threads", args->verdict_threads,
+                  "Threads that scan messages and record verdicts (default: 4 per core, "
+                  "at least 8)");
   cmd->add_option("--tick-seconds", args->tick_seconds,
                   "How often delayed (一時保留) mail is checked for release")
       ->capture_default_str();

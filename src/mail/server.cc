@@ -33,6 +33,9 @@ struct Server::Impl {
   ServerOptions options;
   SessionDeps deps;
   std::vector<std::unique_ptr<Shard>> shards;  // shards[0] also runs the acceptor and timers
+  // Ends of messages: content scans and audit appends, which block. Many at
+  // once let concurrent verdicts share one audit fdatasync (group commit).
+  std::optional<asio::thread_pool> verdict_pool;
   asio::io_context& io() { return shards[0]->io; }
   size_t next_shard = 0;  // used by the accept handler only (shard 0's thread)
   std::unique_ptr<asio::basic_socket_acceptor<generic_proto>> acceptor;
@@ -111,6 +114,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     last_activity_ = std::chrono::steady_clock::now();
     reader_.Append(std::string_view(buf_.data(), n));
     out_.clear();
+    Process();
+  }
+
+  // Handles the buffered packets. The end of a message is decided on the
+  // verdict pool (the content scan and the audit fsync must not hold up the
+  // other connections of this thread); processing resumes when it is done.
+  void Process() {
     while (true) {
       auto next = reader_.Next();
       if (!next.ok()) {
@@ -124,6 +134,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return Close();
       }
       if (session_.done()) break;
+      if (session_.verdict_pending()) {
+        asio::post(*server_->verdict_pool, [self = shared_from_this()] {
+          self->session_.DecideVerdict();
+          asio::post(self->socket_.get_executor(), [self] {
+            self->session_.FinishVerdict(&self->out_);
+            self->Process();
+          });
+        });
+        return;
+      }
     }
     if (out_.empty()) {
       if (session_.done()) return Close();
@@ -201,6 +221,10 @@ Server::~Server() {
   impl_->StopNow();
   // Connections still queued on a shard hold Impl's counters: destroy the
   // shards (and what uses them) while the rest of Impl is alive.
+  // Verdicts being decided finish (their connections then see stopped
+  // shards and close: Postfix tempfails); queued ones are dropped.
+  impl_->verdict_pool->stop();
+  impl_->verdict_pool->join();
   impl_->signals.reset();
   impl_->tick.reset();
   impl_->acceptor.reset();
@@ -214,6 +238,8 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, SessionDep
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->deps = std::move(deps);
+  impl->deps.defer_verdicts = true;
+  impl->verdict_pool.emplace(static_cast<size_t>(std::max(1, impl->options.verdict_threads)));
   for (int i = 0; i < std::max(1, impl->options.threads); ++i)
     impl->shards.push_back(std::make_unique<Impl::Shard>());
   impl->tick.emplace(impl->io());

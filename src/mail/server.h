@@ -1,4 +1,7 @@
 // The milter server: Boost.Asio, TCP (with TCP_NODELAY) or a unix socket.
+// Each I/O thread runs its own connections; the end of each message (content
+// scan, audit append) runs on a separate pool, so no connection waits behind
+// another's scan or fsync.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,10 @@ namespace mamori::mail {
 struct ServerOptions {
   // "inet:127.0.0.1:10025", "inet6:[::1]:10025" or "unix:/run/mamori/milter.sock"
   std::string listen;
-  int threads = 2;
+  int threads = 2;  // I/O threads, each with its own connections
+  // Threads that decide ends of messages (content scan, audit append); they
+  // block, and concurrent verdicts share one audit fdatasync.
+  int verdict_threads = 8;
   uint32_t max_connections = 512;  // concurrent milter connections
   // Called every `tick_seconds` on an io thread (delayed-release timer).
   std::function<void()> on_tick;

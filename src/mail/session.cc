@@ -254,6 +254,8 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
       }
       if (p.command == milter::kBody) {
         Reply(out, milter::kNrBody);
+      } else if (deps_.defer_verdicts) {
+        pending_.emplace();  // the message stays until FinishVerdict
       } else {
         EndOfMessage(out);
         ResetMessage();
@@ -279,8 +281,36 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
 }
 
 void Session::EndOfMessage(std::string* out) {
-  const Policy& policy = *deps_.policy;
   VerdictRecord rec;
+  if (!PrepareVerdict(out, &rec)) return;
+  Status recorded = deps_.sink->Record(rec);
+  ReplyVerdict(rec, recorded, out);
+}
+
+void Session::DecideVerdict() {
+  if (!pending_ || pending_->decided) return;
+  pending_->decided = true;
+  pending_->replied = !PrepareVerdict(&pending_->early_reply, &pending_->rec);
+  if (!pending_->replied) pending_->recorded = deps_.sink->Record(pending_->rec);
+}
+
+void Session::FinishVerdict(std::string* out) {
+  if (!pending_) return;
+  if (!pending_->decided) {
+    // Never decided (the server is stopping): fail closed, nothing recorded.
+    milter::AppendReplyCode(out, "451 4.3.0 mamori: message could not be checked, try again later");
+  } else if (pending_->replied) {
+    out->append(pending_->early_reply);
+  } else {
+    ReplyVerdict(pending_->rec, pending_->recorded, out);
+  }
+  pending_.reset();
+  ResetMessage();
+}
+
+bool Session::PrepareVerdict(std::string* out, VerdictRecord* rec_out) {
+  const Policy& policy = *deps_.policy;
+  VerdictRecord& rec = *rec_out;
   rec.time_micros = deps_.clock->NowMicros();
   rec.event_id = deps_.new_event_id();
   rec.queue_id = Macro("{i}");
@@ -299,7 +329,7 @@ void Session::EndOfMessage(std::string* out) {
         policy.IsInternal(DomainOf(sender_))) {
       deps_.desk->Cancel(sender_, event_id);
       milter::AppendPacket(out, milter::kDiscard, {});
-      return;
+      return false;
     }
   }
   Status st = message_error_;
@@ -348,7 +378,11 @@ void Session::EndOfMessage(std::string* out) {
                                                                               : "internal_error");
     rec.error = st.ToString();
   }
-  Status recorded = deps_.sink->Record(rec);
+  return true;
+}
+
+void Session::ReplyVerdict(const VerdictRecord& rec, const Status& recorded, std::string* out) {
+  const Policy& policy = *deps_.policy;
   if (!recorded.ok() || rec.verdict.action == Action::kTempfail) {
     milter::AppendReplyCode(out,
                             "451 4.3.0 mamori: message could not be checked, try again later"

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,9 @@ struct SessionDeps {
   // exhaust memory.
   std::atomic<uint64_t>* total_buffered = nullptr;
   uint64_t max_total_buffered_bytes = 0;
+  // If true, Handle() leaves the end of message to DecideVerdict() and
+  // FinishVerdict() (see there) instead of scanning and recording inline.
+  bool defer_verdicts = false;
 };
 
 class Session {
@@ -85,6 +89,17 @@ class Session {
   Status Handle(const milter::Packet& packet, std::string* out);
   // True once the MTA said QUIT.
   bool done() const { return done_; }
+
+  // The end of message in two steps, for a server whose I/O threads must not
+  // wait for a content scan or an audit fsync (with deps.defer_verdicts).
+  // When Handle() returns with verdict_pending(), it appended nothing for the
+  // end of message. Then call DecideVerdict() once, on any thread (it scans
+  // and records the verdict, and may block), and afterwards FinishVerdict()
+  // on the connection's thread, which appends the reply. No other call may
+  // come in between: the MTA sends nothing until it has the reply.
+  bool verdict_pending() const { return pending_.has_value(); }
+  void DecideVerdict();
+  void FinishVerdict(std::string* out);
   // Protocol flags agreed in OPTNEG (for tests and logs).
   uint32_t protocol_flags() const { return proto_; }
 
@@ -94,6 +109,11 @@ class Session {
   bool Reserve(size_t n);
   void Reply(std::string* out, uint32_t nr_flag);
   void EndOfMessage(std::string* out);
+  // Builds the verdict record (parsing, scanning, policy). Returns false if
+  // *out already holds the whole reply (a sender's cancel request).
+  bool PrepareVerdict(std::string* out, VerdictRecord* rec);
+  // The reply to a verdict whose record was (or failed to be) persisted.
+  void ReplyVerdict(const VerdictRecord& rec, const Status& recorded, std::string* out);
   std::string Macro(const std::string& name) const;
 
   SessionDeps deps_;
@@ -113,6 +133,15 @@ class Session {
   bool in_body_ = false;
   Status message_error_;   // first budget overrun in this message
   uint64_t reserved_ = 0;  // bytes counted in *total_buffered
+
+  struct PendingVerdict {
+    bool decided = false;
+    bool replied = false;     // PrepareVerdict answered by itself
+    std::string early_reply;  // ...with this
+    VerdictRecord rec;
+    Status recorded;
+  };
+  std::optional<PendingVerdict> pending_;
 };
 
 // 12-character event ids from libsodium's CSPRNG, e.g. "M7Q2K9XW4TPA".

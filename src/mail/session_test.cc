@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace mamori::mail {
 namespace {
 
@@ -74,7 +76,9 @@ class RecordingDesk : public SenderDesk {
   std::vector<std::string> notified, cancels;
 };
 
-class SessionTest : public ::testing::Test {
+// Every test runs twice: verdicts decided inline by Handle(), and deferred
+// (DecideVerdict on another thread, then FinishVerdict), as the server does.
+class SessionTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     auto p = Policy::Parse(
@@ -88,6 +92,7 @@ class SessionTest : public ::testing::Test {
     deps.sink = &sink;
     deps.clock = &clock;
     deps.new_event_id = [] { return std::string("MTESTEVENT01"); };
+    deps.defer_verdicts = GetParam();
     session = std::make_unique<Session>(deps);
     std::string out;
     ASSERT_TRUE(session->Handle({'O', Opt(6, 0x1ff, 0x1fffff)}, &out).ok());
@@ -97,6 +102,19 @@ class SessionTest : public ::testing::Test {
     auto o = milter::ParseOptions(r[0].data);
     ASSERT_TRUE(o.ok());
     negotiated = *o;
+  }
+
+  // Sends end of message to `s`, and in deferred mode decides the verdict on
+  // another thread and finishes it, as the server does.
+  void EndOfMessage(Session* s, std::string* out) {
+    EXPECT_TRUE(s->Handle({'E', ""}, out).ok());
+    EXPECT_EQ(s->verdict_pending(), GetParam());
+    if (s->verdict_pending()) {
+      EXPECT_TRUE(out->empty());
+      std::thread([&] { s->DecideVerdict(); }).join();
+      s->FinishVerdict(out);
+      EXPECT_FALSE(s->verdict_pending());
+    }
   }
 
   // Sends a whole message; returns the EOM replies.
@@ -111,7 +129,7 @@ class SessionTest : public ::testing::Test {
     EXPECT_TRUE(session->Handle({'N', ""}, &out).ok());
     EXPECT_TRUE(session->Handle({'B', body}, &out).ok());
     EXPECT_TRUE(out.empty()) << "no replies expected before end of message (NR flags)";
-    EXPECT_TRUE(session->Handle({'E', ""}, &out).ok());
+    EndOfMessage(session.get(), &out);
     return Replies(out);
   }
 
@@ -124,7 +142,7 @@ class SessionTest : public ::testing::Test {
   milter::Options negotiated;
 };
 
-TEST_F(SessionTest, NegotiatesNoReplyStepsAndNeededActions) {
+TEST_P(SessionTest, NegotiatesNoReplyStepsAndNeededActions) {
   EXPECT_EQ(negotiated.version, 6u);
   EXPECT_TRUE(negotiated.protocol & milter::kNrHeader);
   EXPECT_TRUE(negotiated.protocol & milter::kNrBody);
@@ -133,7 +151,7 @@ TEST_F(SessionTest, NegotiatesNoReplyStepsAndNeededActions) {
   EXPECT_FALSE(negotiated.actions & milter::kActChangeBody);
 }
 
-TEST_F(SessionTest, WithoutNrFlagsEveryStepIsAnswered) {
+TEST_P(SessionTest, WithoutNrFlagsEveryStepIsAnswered) {
   Session s(deps);
   std::string out;
   ASSERT_TRUE(s.Handle({'O', Opt(6, 0x3f, 0x7f)}, &out).ok());  // old MTA: no NR flags
@@ -145,7 +163,7 @@ TEST_F(SessionTest, WithoutNrFlagsEveryStepIsAnswered) {
   EXPECT_EQ(r[0].command, 'c');
 }
 
-TEST_F(SessionTest, InternalMailGetsVerdictHeadersOnly) {
+TEST_P(SessionTest, InternalMailGetsVerdictHeadersOnly) {
   auto r =
       Send("a@corp.example.jp", {"b@corp.example.jp"}, {{"To", "b@corp.example.jp"}}, "hi\r\n");
   ASSERT_EQ(r.size(), 3u);
@@ -158,7 +176,7 @@ TEST_F(SessionTest, InternalMailGetsVerdictHeadersOnly) {
   EXPECT_TRUE(inspector.seen.empty()) << "internal mail is not scanned";
 }
 
-TEST_F(SessionTest, BccConversionDeletesEveryToAndCcLastFirst) {
+TEST_P(SessionTest, BccConversionDeletesEveryToAndCcLastFirst) {
   auto r = Send("a@corp.example.jp", {"x@one.jp", "y@two.jp", "z@three.jp"},
                 {{"To", "x@one.jp, y@two.jp"},
                  {"Subject", "s"},
@@ -186,7 +204,7 @@ TEST_F(SessionTest, BccConversionDeletesEveryToAndCcLastFirst) {
   EXPECT_NE(inspector.seen.find("\r\n\r\nbody\r\n"), std::string::npos);
 }
 
-TEST_F(SessionTest, PersonalDataIsQuarantined) {
+TEST_P(SessionTest, PersonalDataIsQuarantined) {
   inspector.summary.scanned = true;
   inspector.summary.my_numbers = 50;
   inspector.summary.individuals = 50;
@@ -199,7 +217,7 @@ TEST_F(SessionTest, PersonalDataIsQuarantined) {
   EXPECT_EQ(sink.records[0].verdict.action, Action::kHold);
 }
 
-TEST_F(SessionTest, FailsClosedOnInspectorErrorSinkErrorAndBudget) {
+TEST_P(SessionTest, FailsClosedOnInspectorErrorSinkErrorAndBudget) {
   inspector.error = ResourceExhausted("zip bomb");
   auto r = Send("a@corp.example.jp", {"x@client.jp"}, {{"To", "x@client.jp"}}, "x");
   ASSERT_EQ(r.size(), 1u);
@@ -222,7 +240,7 @@ TEST_F(SessionTest, FailsClosedOnInspectorErrorSinkErrorAndBudget) {
   EXPECT_EQ(r[0].command, 'y');
 }
 
-TEST_F(SessionTest, GlobalBufferBudgetIsSharedAndReleased) {
+TEST_P(SessionTest, GlobalBufferBudgetIsSharedAndReleased) {
   std::atomic<uint64_t> total{0};
   SessionDeps d = deps;
   d.total_buffered = &total;
@@ -240,7 +258,7 @@ TEST_F(SessionTest, GlobalBufferBudgetIsSharedAndReleased) {
   EXPECT_EQ(total.load(), 600u);
   ASSERT_TRUE(b.Handle({'B', std::string(600, 'x')}, &out).ok());  // 1200 > 1000
   out.clear();
-  ASSERT_TRUE(b.Handle({'E', ""}, &out).ok());
+  EndOfMessage(&b, &out);
   auto r = Replies(out);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].command, 'y') << "over the shared budget: tempfail";
@@ -249,7 +267,7 @@ TEST_F(SessionTest, GlobalBufferBudgetIsSharedAndReleased) {
   EXPECT_EQ(total.load(), 0u);
 }
 
-TEST_F(SessionTest, ProtocolViolationsCloseTheConnection) {
+TEST_P(SessionTest, ProtocolViolationsCloseTheConnection) {
   Session fresh(deps);
   std::string out;
   EXPECT_FALSE(fresh.Handle({'M', Z({"<a@b>"})}, &out).ok());  // before OPTNEG
@@ -258,7 +276,7 @@ TEST_F(SessionTest, ProtocolViolationsCloseTheConnection) {
   EXPECT_FALSE(session->Handle({'M', ""}, &out).ok());
 }
 
-TEST_F(SessionTest, AbortResetsAndQuitEnds) {
+TEST_P(SessionTest, AbortResetsAndQuitEnds) {
   std::string out;
   ASSERT_TRUE(session->Handle({'M', Z({"<a@corp.example.jp>"})}, &out).ok());
   ASSERT_TRUE(session->Handle({'R', Z({"<x@client.jp>"})}, &out).ok());
@@ -270,7 +288,7 @@ TEST_F(SessionTest, AbortResetsAndQuitEnds) {
   EXPECT_TRUE(session->done());
 }
 
-TEST_F(SessionTest, SenderIsNotifiedOfHoldAndBccConversionOnly) {
+TEST_P(SessionTest, SenderIsNotifiedOfHoldAndBccConversionOnly) {
   RecordingDesk desk;
   deps.desk = &desk;
   session = std::make_unique<Session>(deps);
@@ -292,7 +310,7 @@ TEST_F(SessionTest, SenderIsNotifiedOfHoldAndBccConversionOnly) {
   EXPECT_EQ(desk.notified.size(), 2u) << "no notice (backscatter) to an outside sender";
 }
 
-TEST_F(SessionTest, CancelMailIsDiscardedAndHandedToTheDesk) {
+TEST_P(SessionTest, CancelMailIsDiscardedAndHandedToTheDesk) {
   RecordingDesk desk;
   deps.desk = &desk;
   policy.notice_cancel_address = "mamori-cancel@corp.example.jp";
@@ -318,6 +336,11 @@ TEST_F(SessionTest, CancelMailIsDiscardedAndHandedToTheDesk) {
   EXPECT_EQ(r.back().command, 'c');
   EXPECT_EQ(desk.cancels.size(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(InlineAndDeferred, SessionTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "Deferred" : "Inline";
+                         });
 
 }  // namespace
 }  // namespace mamori::mail
