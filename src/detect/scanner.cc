@@ -125,6 +125,10 @@ class ScannerImpl final : public Scanner {
     }
     settle_after_ = std::max(settle_after_, kSettleMargin);
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
+      if (enabled_[i] && rs_.compiled[i].tokenized_dates) {
+        has_numeric_ = true;
+        date_rules_.push_back({static_cast<int>(i), rs_.compiled[i].tokenized_dates});
+      }
       if (!enabled_[i] || rs_.compiled[i].numeric.empty()) continue;
       has_numeric_ = true;
       for (const auto& shape : rs_.compiled[i].numeric) {
@@ -393,7 +397,8 @@ class ScannerImpl final : public Scanner {
       // Read the token.
       groups.clear();
       size_t pos = i;
-      bool open = false;  // ran into the end of the data mid-token
+      bool open = false;        // ran into the end of the data mid-token
+      bool maybe_date = false;  // a group of 4+ digits before a date separator (or the end)
       while (true) {
         Group g{pos, pos, 0};
         while (pos < s.size()) {
@@ -410,6 +415,7 @@ class ScannerImpl final : public Scanner {
         }
         g.end = pos;
         groups.push_back(g);
+        if (g.digits >= 4 && !date_rules_.empty()) maybe_date |= MayBeYearEnd(s, pos);
         if (pos + 6 >= s.size() && !finishing) {
           open = true;
           break;
@@ -430,11 +436,63 @@ class ScannerImpl final : public Scanner {
         }
         break;
       }
+      if (!open && maybe_date) open = !FindDates(s, groups, finishing);
       if (open) break;  // wait for more data
       OfferShapes(s, groups);
       i = pos;
     }
     tok_pos_ += i;
+  }
+
+  // Western dates (the tokenized patterns of a date rule) whose year is the
+  // last four digits of a group, with a non-digit byte or the stream start
+  // before it ({ND}). Returns false, adding nothing, if a match may continue
+  // past the data so far.
+  // Whether a date separator (/ - . 年 ／ －) may follow a year ending at s[at].
+  static bool MayBeYearEnd(std::string_view s, size_t at) {
+    if (at >= s.size()) return true;  // not known yet
+    unsigned char c = s[at];
+    return c == '/' || c == '-' || c == '.' || c == 0xE5 || c == 0xEF;
+  }
+
+  template <typename G>
+  bool FindDates(std::string_view s, const std::vector<G>& groups, bool finishing) {
+    const size_t first_new = unpositioned_.size();
+    for (const G& g : groups) {
+      if (g.digits < 4 || !MayBeYearEnd(s, g.end)) continue;
+      // Back four digits from the group's end (a full-width digit ends in 0x90..0x99).
+      size_t at = g.end;
+      for (int k = 0; k < 4; ++k) at -= s[at - 1] >= '0' && s[at - 1] <= '9' ? 1 : 3;
+      uint64_t abs = tok_pos_ + at;
+      if (at > g.start) {
+        if (s[at - 1] >= '0' && s[at - 1] <= '9') continue;  // {ND}: part of a longer number
+      } else if (abs > 0) {
+        std::string_view b = Bytes(abs - 1, abs);  // the tokenizer leaves groups there only
+        if (b.empty() || (b[0] >= '0' && b[0] <= '9')) continue;
+      }
+      for (const auto& [rule, kinds] : date_rules_) {
+        for (uint8_t kind : {kDateAsciiCentury, kDateWideCentury}) {
+          if (!(kinds & kind)) continue;
+          size_t ends[3];
+          int n = WesternDateEnds(s, at, kind == kDateWideCentury, finishing, ends);
+          if (n < 0) {
+            unpositioned_.resize(first_new);
+            return false;
+          }
+          // As the {ND} regex path did: a match from stream offset 0 whose
+          // first byte is 0xEF kept that byte.
+          uint64_t start = abs == 1 && Bytes(0, 1) == "\xEF" ? 0 : abs;
+          for (int e = 0; e < n; ++e) {
+            Candidate c;
+            c.start = start;
+            c.end = tok_pos_ + ends[e];
+            c.rule = rule;
+            unpositioned_.push_back(std::move(c));
+          }
+        }
+      }
+    }
+    return true;
   }
 
   static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b) {
@@ -1045,8 +1103,9 @@ class ScannerImpl final : public Scanner {
   uint64_t emitted_ = 0;
 
   uint64_t walker_offset_ = 0;
-  uint64_t tok_pos_ = 0;  // the digit tokenizer has read up to here
-  bool has_numeric_ = false;
+  uint64_t tok_pos_ = 0;      // the digit tokenizer has read up to here
+  bool has_numeric_ = false;  // the digit tokenizer runs (numeric shapes or dates)
+  std::vector<std::pair<int, uint8_t>> date_rules_;  // enabled rules with tokenized dates
   static constexpr size_t kMaxShapeGroups = 8;
   struct ShapeRef {
     int rule;
