@@ -495,7 +495,9 @@ class ScannerImpl final : public Scanner {
     return true;
   }
 
-  static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b) {
+  // `ascii`: s[a, b) is known to be ASCII digits only (one group, no full-width digit).
+  static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b,
+                             bool ascii) {
     switch (kind) {
       case ValidatorKind::kMyNumber:
       case ValidatorKind::kCorporateNumber:
@@ -509,7 +511,7 @@ class ScannerImpl final : public Scanner {
     // otherwise the digits are gathered without allocating (at most 19).
     char buf[24];
     std::string_view d;
-    if (b - a <= 19 && AsciiDigitRun(s.data() + a, b - a) == b - a) {
+    if (ascii) {
       d = s.substr(a, b - a);
     } else {
       size_t len = 0;
@@ -562,7 +564,9 @@ class ScannerImpl final : public Scanner {
           if (!fits) continue;
           const CompiledRule& rule = rs_.compiled[static_cast<size_t>(ref.rule)];
           // Check digits first: nine in ten random numbers stop here.
-          if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end)) {
+          bool ascii =
+              a == b && groups[a].end - groups[a].start == static_cast<size_t>(groups[a].digits);
+          if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end, ascii)) {
             done_rule = ref.rule;
             continue;
           }
