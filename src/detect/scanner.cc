@@ -360,6 +360,12 @@ class ScannerImpl final : public Scanner {
   }
   // Separator between digit groups at s[i]; sets *len and *paren.
   static bool SeparatorAt(std::string_view s, size_t i, size_t* len, bool* paren) {
+    unsigned char c = s[i];
+    if (c < 0x80) {  // most digit runs end at an ASCII byte (',' in CSV): no decoding
+      *paren = c == '(' || c == ')';
+      *len = 1;
+      return *paren || c == ' ' || c == '-' || c == '.';
+    }
     size_t n = 0;
     uint32_t cp = DecodeAt(s, i, &n);
     *paren = cp == '(' || cp == ')' || cp == 0xFF08 || cp == 0xFF09;
@@ -393,6 +399,25 @@ class ScannerImpl final : public Scanner {
         if (i + 3 > limit && !finishing) break;  // a full-width digit may be arriving
         ++i;
         continue;
+      }
+      // Most numbers in CSV are one group of ASCII digits ended by a byte
+      // that can neither join another group nor follow a year (',' ';' ':'):
+      // offer that group without the general reader below, which treats it
+      // exactly so.
+      if (dl == 1) {
+        size_t run = AsciiDigitRun(s.data() + i, limit - i);
+        size_t end = i + run;
+        if (end + 6 < limit) {
+          unsigned char c = s[end];
+          if (c < 0x80 && c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
+            if (run <= static_cast<size_t>(kMaxGroupDigits) && !shapes_by_start_[1][run].empty()) {
+              groups.assign(1, Group{i, end, static_cast<int>(run)});
+              OfferShapes(s, groups);
+            }
+            i = end;
+            continue;
+          }
+        }
       }
       // Read the token.
       groups.clear();
@@ -548,13 +573,13 @@ class ScannerImpl final : public Scanner {
   template <typename G>
   void OfferShapes(std::string_view s, const std::vector<G>& groups) {
     for (size_t a = 0; a < groups.size(); ++a) {
+      if (groups[a].digits > kMaxGroupDigits) continue;
       for (size_t b = a; b < groups.size() && b - a < kMaxShapeGroups; ++b) {
         size_t n = b - a + 1;
         // The shapes with n groups, flattened in rule order. A rule offers at
         // most one candidate per run: the first of its shapes that fits and
         // passes; a failed check digit ends that rule's turn.
         int done_rule = -1;
-        if (groups[a].digits > kMaxGroupDigits) break;
         for (const ShapeRef& ref : shapes_by_start_[n][groups[a].digits]) {
           if (ref.rule == done_rule) continue;
           const auto& shape = *ref.shape;
