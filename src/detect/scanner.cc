@@ -410,10 +410,7 @@ class ScannerImpl final : public Scanner {
         if (end + 6 < limit) {
           unsigned char c = s[end];
           if (c < 0x80 && c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
-            if (run <= static_cast<size_t>(kMaxGroupDigits) && !shapes_by_start_[1][run].empty()) {
-              groups.assign(1, Group{i, end, static_cast<int>(run)});
-              OfferShapes(s, groups);
-            }
+            OfferOneGroup(s, i, end);
             i = end;
             continue;
           }
@@ -587,41 +584,56 @@ class ScannerImpl final : public Scanner {
           for (size_t k = 0; k < n && fits; ++k)
             fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
           if (!fits) continue;
-          const CompiledRule& rule = rs_.compiled[static_cast<size_t>(ref.rule)];
-          // Check digits first: nine in ten random numbers stop here.
           bool ascii =
               a == b && groups[a].end - groups[a].start == static_cast<size_t>(groups[a].digits);
-          if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end, ascii)) {
-            done_rule = ref.rule;
-            continue;
-          }
-          Candidate c;
-          c.start = tok_pos_ + groups[a].start;
-          c.end = tok_pos_ + groups[b].end;
-          c.rule = ref.rule;
-          if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) continue;
-          // An invoice registration number: "T" (and a separator) before the digits.
-          // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
-          uint64_t abs = c.start;
-          std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
-          for (const auto& prefix : rule.numeric_prefixes) {
-            size_t at = before.size();
-            size_t sl, n1 = 0;
-            bool paren;
-            if (at > 0) {
-              DecodeBefore(before, at, &n1);
-              if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
-            }
-            if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
-              c.start = abs - (before.size() - at) - prefix.size();
-              break;
-            }
-          }
-          unpositioned_.push_back(std::move(c));
-          done_rule = ref.rule;
+          if (Offer(ref.rule, s, groups[a].start, groups[b].end, ascii)) done_rule = ref.rule;
         }
       }
     }
+  }
+
+  // OfferShapes for a token of one group of ASCII digits, s[start, end).
+  void OfferOneGroup(std::string_view s, size_t start, size_t end) {
+    size_t digits = end - start;
+    if (digits > static_cast<size_t>(kMaxGroupDigits)) return;
+    int done_rule = -1;
+    for (const ShapeRef& ref : shapes_by_start_[1][digits]) {  // one group: they all fit
+      if (ref.rule != done_rule && Offer(ref.rule, s, start, end, /*ascii=*/true))
+        done_rule = ref.rule;
+    }
+  }
+
+  // Offers s[start, end), which has one of `rule_index`'s shapes, as a
+  // candidate if its check digit passes. Returns whether the rule's turn for
+  // this run of groups is over (a failed check digit, or a candidate made).
+  bool Offer(int rule_index, std::string_view s, size_t start, size_t end, bool ascii) {
+    const CompiledRule& rule = rs_.compiled[static_cast<size_t>(rule_index)];
+    // Check digits first: nine in ten random numbers stop here.
+    if (!PassesChecksum(rule.validator, s, start, end, ascii)) return true;
+    Candidate c;
+    c.start = tok_pos_ + start;
+    c.end = tok_pos_ + end;
+    c.rule = rule_index;
+    if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) return false;
+    // An invoice registration number: "T" (and a separator) before the digits.
+    // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
+    uint64_t abs = c.start;
+    std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
+    for (const auto& prefix : rule.numeric_prefixes) {
+      size_t at = before.size();
+      size_t sl, n1 = 0;
+      bool paren;
+      if (at > 0) {
+        DecodeBefore(before, at, &n1);
+        if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
+      }
+      if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
+        c.start = abs - (before.size() - at) - prefix.size();
+        break;
+      }
+    }
+    unpositioned_.push_back(std::move(c));
+    return true;
   }
 
   // Passport and residence-card shapes: letters right before (and after) the
