@@ -46,7 +46,9 @@ struct Candidate {
   uint32_t column = 0;
   int32_t field = -1;
   uint64_t record = 0;
-  std::vector<std::string> header_context;  // header words that matched this rule
+  // The header column whose text is context for this rule, or -1. An index,
+  // not the text: candidates are sorted and moved by the hundred thousand.
+  int32_t header_context = -1;
   bool header_negative = false;
   bool header_foreign = false;  // the column's header names another type
 };
@@ -76,10 +78,12 @@ size_t NextDelimiter(std::string_view line, size_t from, char delim) {
   return hit ? static_cast<size_t>(static_cast<const char*>(hit) - line.data()) : line.size();
 }
 
-void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
-  out->clear();
-  size_t i = 0;
-  while (true) {
+// Appends the field that starts at *i and moves *i past its delimiter.
+// Returns false after the line's last field.
+bool NextField(std::string_view line, char delim, size_t* pos,
+               std::vector<std::pair<size_t, size_t>>* out) {
+  size_t i = *pos;
+  {  // one field
     size_t start = i, end;
     if (i < line.size() && line[i] == '"') {
       size_t j = i + 1;
@@ -105,8 +109,15 @@ void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t
     while (start < end && (line[start] == ' ' || (line[start] == '\t' && delim != '\t'))) ++start;
     while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\r')) --end;
     out->emplace_back(start, end);
-    if (i >= line.size()) break;
-    ++i;  // skip the delimiter
+    *pos = i + 1;  // past the delimiter
+    return i < line.size();
+  }
+}
+
+void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
+  out->clear();
+  size_t i = 0;
+  while (NextField(line, delim, &i, out)) {
   }
 }
 
@@ -817,12 +828,16 @@ class ScannerImpl final : public Scanner {
 
       auto& fields = fields_;  // reused: one allocation per scanner, not per line
       fields.clear();
-      bool have_fields = false;
-      auto ensure_fields = [&] {
-        if (!have_fields && opt_.field_delimiter && first_segment && complete) {
-          SplitFields(seg, opt_.field_delimiter, &fields);
-          have_fields = true;
-        }
+      // Cells are split only as far as a candidate needs: most candidates
+      // sit in the first columns of a row.
+      const bool have_fields = opt_.field_delimiter && first_segment && complete;
+      size_t split_at = 0;
+      bool split_done = !have_fields;
+      // Until a second or later field starts after rel, or the line ends: the
+      // lookup below then decides as it would on the whole row.
+      auto fields_past = [&](size_t rel) {
+        while (!split_done && (fields.size() < 2 || fields.back().first <= rel))
+          split_done = !NextField(seg, opt_.field_delimiter, &split_at, &fields);
       };
 
       // Position the candidates that start in this segment. They come sorted
@@ -834,15 +849,11 @@ class ScannerImpl final : public Scanner {
         if (c.start < walker_offset_) {  // should not happen; be safe
           c.start = walker_offset_;
         }
-        if (c.start < counted_to) counted_to = walker_offset_, counted_chars = 0;
-        counted_chars += CountChars(Bytes(counted_to, c.start));
-        counted_to = c.start;
         c.line = walker_line_;
-        c.column = static_cast<uint32_t>(walker_col_chars_ + counted_chars + 1);
         c.record = record;
-        ensure_fields();
         if (have_fields && !header_.empty() && walker_line_ > header_line_) {
           size_t rel = c.start - walker_offset_;
+          fields_past(rel);
           for (size_t f = 0; f < fields.size(); ++f) {
             if (rel >= fields[f].first && rel <= fields[f].second) {
               c.field = static_cast<int32_t>(f);
@@ -862,14 +873,21 @@ class ScannerImpl final : public Scanner {
         // before validation, as Settle() would drop it.
         bool below = c.header_negative &&
                      ConfidenceOf(rs_.compiled[c.rule].scores.negative) < opt_.min_confidence;
-        if (!is_header_line && !below) pending_.push_back(std::move(c));
+        if (!is_header_line && !below) {
+          // The column, counted only for candidates that go on.
+          if (c.start < counted_to) counted_to = walker_offset_, counted_chars = 0;
+          counted_chars += CountChars(Bytes(counted_to, c.start));
+          counted_to = c.start;
+          c.column = static_cast<uint32_t>(walker_col_chars_ + counted_chars + 1);
+          pending_.push_back(std::move(c));
+        }
         ++next_cand;
       }
 
       // Cells typed by their column header.
       if (opt_.field_delimiter && header_done_ && !is_header_line && walker_line_ > header_line_ &&
           typed_columns_) {
-        ensure_fields();
+        fields_past(SIZE_MAX);
         for (size_t f = 0; f < fields.size() && f < header_.size(); ++f) {
           int rule = header_.at(f).typed_rule;
           if (rule < 0 || !enabled_[rule]) continue;
@@ -954,12 +972,12 @@ class ScannerImpl final : public Scanner {
     const HeaderColumn& col = header_[c->field];
     if (std::find(col.context_rules.begin(), col.context_rules.end(), c->rule) !=
         col.context_rules.end())
-      c->header_context.push_back(col.text);
+      c->header_context = c->field;
     if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) !=
         col.negative_rules.end())
       c->header_negative = true;
     // A header that names another type is authoritative over nearby keywords.
-    if (c->header_context.empty() && !col.context_rules.empty()) c->header_foreign = true;
+    if (c->header_context < 0 && !col.context_rules.empty()) c->header_foreign = true;
   }
 
   // Whether a positive keyword of `rule` ends or starts within [from, to).
@@ -976,7 +994,7 @@ class ScannerImpl final : public Scanner {
   // Settle's, would be dropped after validation; drop it before. Validators
   // that can supply their own context (T+13, 普通預金, 〒, 様) are excluded.
   bool CannotReachMinConfidence(const CompiledRule& rule, const Candidate& c) const {
-    if (c.cell || !c.header_context.empty()) return false;
+    if (c.cell || c.header_context >= 0) return false;
     switch (rule.validator) {
       case ValidatorKind::kCorporateNumber:
       case ValidatorKind::kBankAccount:
@@ -1008,7 +1026,8 @@ class ScannerImpl final : public Scanner {
     uint64_t start = ctx_from + v.start, end = ctx_from + v.end;
 
     // Context: the nearest positive and negative keyword for this rule.
-    std::vector<std::string> words = c.header_context;
+    std::vector<std::string> words;
+    if (c.header_context >= 0) words.push_back(header_[c.header_context].text);
     int64_t best_pos = INT64_MAX, best_neg = INT64_MAX;
     std::string pos_word, neg_word;
     // keywords_ is ordered by end offset: start at the first one in the window.
@@ -1040,7 +1059,7 @@ class ScannerImpl final : public Scanner {
       }
     }
     if ((v.doubtful && best_pos > 16) || c.header_foreign) best_pos = INT64_MAX, pos_word.clear();
-    bool header_positive = !c.header_context.empty();
+    bool header_positive = c.header_context >= 0;
     bool positive = header_positive || best_pos != INT64_MAX || v.self_context || c.cell;
     bool negative = c.header_negative || (!header_positive && best_neg < best_pos);
     if (!pos_word.empty()) words.push_back(pos_word);
