@@ -1091,35 +1091,46 @@ class ScannerImpl final : public Scanner {
     f.confidence = ConfidenceOf(score);
     if (f.confidence < opt_.min_confidence) return;
     f.risk = rule.info.risk;
-    std::string raw(Bytes(start, end));
-    f.masked = rule.validator == ValidatorKind::kEmail ? MaskEmail(raw) : MaskValue(raw);
-    f.hash = key_.Hash(rule.info.type, v.normalized);
     std::sort(words.begin(), words.end());
     words.erase(std::unique(words.begin(), words.end()), words.end());
     f.context = std::move(words);
-    if (opt_.keep_values) f.value = std::move(raw);
-    settled_.push_back(std::move(f));
+    // Masked and hashed on release: about half of the settled findings lose
+    // an overlap to a better one (a date's shorter ends, a number read as
+    // two types), and the keyed hash is most of a finding's cost.
+    settled_.push_back({std::move(f), std::string(Bytes(start, end)), std::move(v.normalized),
+                        rule.validator == ValidatorKind::kEmail});
   }
+
+  // A settled finding before its value is masked and hashed.
+  struct Settled {
+    Finding f;
+    std::string raw;         // the value's bytes
+    std::string normalized;  // what the keyed hash is of
+    bool email = false;
+  };
 
   // Resolves overlaps among settled findings (the higher score wins; then the
   // longer value) and releases those that end before `frontier`.
   void Release(uint64_t frontier) {
     if (settled_.empty()) return;
-    std::sort(settled_.begin(), settled_.end(), [](const Finding& a, const Finding& b) {
+    std::sort(settled_.begin(), settled_.end(), [](const Settled& x, const Settled& y) {
+      const Finding &a = x.f, &b = y.f;
       return a.offset != b.offset ? a.offset < b.offset : a.length > b.length;
     });
-    std::vector<Finding> kept;
-    for (auto& f : settled_) {
-      if (!kept.empty() && f.offset < kept.back().offset + kept.back().length) {
-        Finding& k = kept.back();
+    std::vector<Settled> kept;
+    for (auto& s : settled_) {
+      const Finding& f = s.f;
+      if (!kept.empty() && f.offset < kept.back().f.offset + kept.back().f.length) {
+        const Finding& k = kept.back().f;
         bool better = f.score > k.score || (f.score == k.score && f.length > k.length);
-        if (better) k = std::move(f);
+        if (better) kept.back() = std::move(s);
         continue;
       }
-      kept.push_back(std::move(f));
+      kept.push_back(std::move(s));
     }
     settled_.clear();
-    for (auto& f : kept) {
+    for (auto& s : kept) {
+      Finding& f = s.f;
       if (f.offset + f.length + rs_.max_candidate_width < frontier || frontier == UINT64_MAX) {
         if (emitted_ >= opt_.max_findings) {
           error_ = ResourceExhausted("more than " + std::to_string(opt_.max_findings) +
@@ -1127,9 +1138,12 @@ class ScannerImpl final : public Scanner {
           return;
         }
         ++emitted_;
+        f.masked = s.email ? MaskEmail(s.raw) : MaskValue(s.raw);
+        f.hash = key_.Hash(f.type, s.normalized);
+        if (opt_.keep_values) f.value = std::move(s.raw);
         out_.push_back(std::move(f));
       } else {
-        settled_.push_back(std::move(f));
+        settled_.push_back(std::move(s));
       }
     }
   }
@@ -1158,7 +1172,7 @@ class ScannerImpl final : public Scanner {
   size_t keywords_sorted_ = 0;  // keywords_[0, keywords_sorted_) is ordered by end
   std::vector<Candidate> unpositioned_;
   std::vector<Candidate> pending_;
-  std::vector<Finding> settled_;
+  std::vector<Settled> settled_;
   std::vector<Finding> out_;
   uint64_t emitted_ = 0;
 
