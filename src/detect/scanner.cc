@@ -311,11 +311,14 @@ class ScannerImpl final : public Scanner {
     const __m128i hi99 = _mm_set1_epi8(static_cast<char>(0x99 + 1 - 128));
     for (; k + 18 <= n; k += 16) {
       __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      __m128i s0 = _mm_xor_si128(v0, bias);  // unsigned order as signed
+      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(s0, lo0), _mm_cmplt_epi8(s0, hi9));
+      // Most blocks of prose hold neither a digit nor an 0xEF lead byte: one
+      // load and test decides them; the rest look at the bytes after 0xEF.
+      if (!_mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v0, ef)))) continue;
       __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 1));
       __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 2));
-      __m128i s0 = _mm_xor_si128(v0, bias);  // unsigned order as signed
       __m128i s2 = _mm_xor_si128(v2, bias);
-      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(s0, lo0), _mm_cmplt_epi8(s0, hi9));
       __m128i wide =
           _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, ef), _mm_cmpeq_epi8(v1, bc)),
                         _mm_and_si128(_mm_cmpgt_epi8(s2, lo90), _mm_cmplt_epi8(s2, hi99)));
