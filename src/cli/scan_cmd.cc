@@ -159,6 +159,19 @@ void AppendJsonString(std::string* out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   out->push_back('"');
   for (size_t i = 0; i < s.size();) {
+    // Printable ASCII other than '"' and '\\' goes out as a run (paths,
+    // hashes, type names), not byte by byte.
+    size_t j = i;
+    while (j < s.size()) {
+      unsigned char b = static_cast<unsigned char>(s[j]);
+      if (b < 0x20 || b >= 0x80 || b == '"' || b == '\\') break;
+      ++j;
+    }
+    if (j > i) {
+      out->append(s.data() + i, j - i);
+      i = j;
+      continue;
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;

@@ -69,6 +69,13 @@ std::string ExpandMacros(const std::string& p, PrefixKind* prefix) {
   return out;
 }
 
+// The Western-date patterns of birth_date.yaml, which the scanner's digit
+// tokenizer matches (see WesternDateEnds in scanner.cc).
+constexpr std::string_view kWesternDateAscii =
+    "{ND}(?:19|20){D}{2}(?:/|-|\\.|年|／|－){D}{1,2}(?:/|-|\\.|月|／|－){D}{1,2}(?:日)?";
+constexpr std::string_view kWesternDateWide =
+    "{ND}(?:１９|２０){D}{2}(?:/|-|\\.|年|／|－){D}{1,2}(?:/|-|\\.|月|／|－){D}{1,2}(?:日)?";
+
 // A literal keyword as a Vectorscan expression (bytes escaped).
 std::string LiteralPattern(const std::string& word) {
   static const char* kHex = "0123456789abcdef";
@@ -311,6 +318,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
   if (files.empty()) return NotFound("no *.yaml rule files in " + dir);
 
   auto set = std::make_shared<RuleSetImpl>();
+  std::vector<std::string> tokenized_widths;  // expanded tokenized patterns
   std::vector<std::string> expressions;
   std::vector<unsigned> flags;
   for (const auto& file : files) {
@@ -333,6 +341,18 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
       return InvalidArgument(file + ": type " + rule->info.type + " is defined twice");
     int index = static_cast<int>(set->compiled.size());
     for (const auto& p : patterns) {
+      // These exact expressions are matched by the digit tokenizer with the
+      // same semantics (every end offset, leftmost start), not by Vectorscan.
+      // Any other spelling, even an equivalent one, goes to Vectorscan.
+      uint8_t date_bit = p == kWesternDateAscii  ? kDateAsciiCentury
+                         : p == kWesternDateWide ? kDateWideCentury
+                                                 : 0;
+      if (date_bit) {
+        PrefixKind prefix;
+        tokenized_widths.push_back(ExpandMacros(p, &prefix));
+        rule->tokenized_dates |= date_bit;
+        continue;
+      }
       PatternEntry e;
       e.rule = index;
       expressions.push_back(ExpandMacros(p, &e.prefix));
@@ -369,6 +389,17 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
     set->compiled.push_back(std::move(rule).value());
   }
 
+  // The tokenized patterns' width still bounds the streaming tail.
+  for (const auto& x : tokenized_widths) {
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* cerr = nullptr;
+    if (hs_expression_info(x.c_str(), HS_FLAG_SOM_LEFTMOST, &info, &cerr) != HS_SUCCESS) {
+      hs_free_compile_error(cerr);
+      return Internal("a built-in date pattern does not compile");
+    }
+    set->max_candidate_width = std::max(set->max_candidate_width, info->max_width);
+    free(info);
+  }
   // Bound every candidate pattern's width, so streaming keeps a fixed tail.
   for (size_t i = 0; i < expressions.size(); ++i) {
     hs_expr_info_t* info = nullptr;

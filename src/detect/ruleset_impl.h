@@ -55,6 +55,10 @@ struct CompiledRule {
   std::vector<std::string> numeric_prefixes;  // e.g. "T" for invoice numbers
   uint32_t letters_before = 0;                // letters right before the digits (passport: 2)
   uint32_t letters_after = 0;                 // letters right after (residence card: 2)
+  // Western-date patterns that the digit tokenizer matches instead of
+  // Vectorscan (kWesternDate* in rules.cc; a bit per pattern). In digit-heavy
+  // text the "19"/"20" prefix made these the costliest Vectorscan patterns.
+  uint8_t tokenized_dates = 0;
   ValidatorKind validator = ValidatorKind::kNone;
   Scores scores;
   bool context_required = false;
@@ -69,6 +73,11 @@ struct CompiledRule {
   std::vector<std::string> negative_examples;
   std::string source_file;
 };
+
+// Bits of CompiledRule::tokenized_dates: the year begins with ASCII "19"/"20"
+// or with full-width "１９"/"２０".
+constexpr uint8_t kDateAsciiCentury = 1;
+constexpr uint8_t kDateWideCentury = 2;
 
 // A pattern that starts with {ND} or {NL} matches one extra byte before the
 // value (or the stream start); the scanner drops that byte.

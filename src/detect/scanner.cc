@@ -46,7 +46,9 @@ struct Candidate {
   uint32_t column = 0;
   int32_t field = -1;
   uint64_t record = 0;
-  std::vector<std::string> header_context;  // header words that matched this rule
+  // The header column whose text is context for this rule, or -1. An index,
+  // not the text: candidates are sorted and moved by the hundred thousand.
+  int32_t header_context = -1;
   bool header_negative = false;
   bool header_foreign = false;  // the column's header names another type
 };
@@ -76,10 +78,12 @@ size_t NextDelimiter(std::string_view line, size_t from, char delim) {
   return hit ? static_cast<size_t>(static_cast<const char*>(hit) - line.data()) : line.size();
 }
 
-void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
-  out->clear();
-  size_t i = 0;
-  while (true) {
+// Appends the field that starts at *i and moves *i past its delimiter.
+// Returns false after the line's last field.
+bool NextField(std::string_view line, char delim, size_t* pos,
+               std::vector<std::pair<size_t, size_t>>* out) {
+  size_t i = *pos;
+  {  // one field
     size_t start = i, end;
     if (i < line.size() && line[i] == '"') {
       size_t j = i + 1;
@@ -105,8 +109,15 @@ void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t
     while (start < end && (line[start] == ' ' || (line[start] == '\t' && delim != '\t'))) ++start;
     while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\r')) --end;
     out->emplace_back(start, end);
-    if (i >= line.size()) break;
-    ++i;  // skip the delimiter
+    *pos = i + 1;  // past the delimiter
+    return i < line.size();
+  }
+}
+
+void SplitFields(std::string_view line, char delim, std::vector<std::pair<size_t, size_t>>* out) {
+  out->clear();
+  size_t i = 0;
+  while (NextField(line, delim, &i, out)) {
   }
 }
 
@@ -125,6 +136,10 @@ class ScannerImpl final : public Scanner {
     }
     settle_after_ = std::max(settle_after_, kSettleMargin);
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
+      if (enabled_[i] && rs_.compiled[i].tokenized_dates) {
+        has_numeric_ = true;
+        date_rules_.push_back({static_cast<int>(i), rs_.compiled[i].tokenized_dates});
+      }
       if (!enabled_[i] || rs_.compiled[i].numeric.empty()) continue;
       has_numeric_ = true;
       for (const auto& shape : rs_.compiled[i].numeric) {
@@ -296,11 +311,14 @@ class ScannerImpl final : public Scanner {
     const __m128i hi99 = _mm_set1_epi8(static_cast<char>(0x99 + 1 - 128));
     for (; k + 18 <= n; k += 16) {
       __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k));
+      __m128i s0 = _mm_xor_si128(v0, bias);  // unsigned order as signed
+      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(s0, lo0), _mm_cmplt_epi8(s0, hi9));
+      // Most blocks of prose hold neither a digit nor an 0xEF lead byte: one
+      // load and test decides them; the rest look at the bytes after 0xEF.
+      if (!_mm_movemask_epi8(_mm_or_si128(digit, _mm_cmpeq_epi8(v0, ef)))) continue;
       __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 1));
       __m128i v2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k + 2));
-      __m128i s0 = _mm_xor_si128(v0, bias);  // unsigned order as signed
       __m128i s2 = _mm_xor_si128(v2, bias);
-      __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(s0, lo0), _mm_cmplt_epi8(s0, hi9));
       __m128i wide =
           _mm_and_si128(_mm_and_si128(_mm_cmpeq_epi8(v0, ef), _mm_cmpeq_epi8(v1, bc)),
                         _mm_and_si128(_mm_cmpgt_epi8(s2, lo90), _mm_cmplt_epi8(s2, hi99)));
@@ -356,6 +374,12 @@ class ScannerImpl final : public Scanner {
   }
   // Separator between digit groups at s[i]; sets *len and *paren.
   static bool SeparatorAt(std::string_view s, size_t i, size_t* len, bool* paren) {
+    unsigned char c = s[i];
+    if (c < 0x80) {  // most digit runs end at an ASCII byte (',' in CSV): no decoding
+      *paren = c == '(' || c == ')';
+      *len = 1;
+      return *paren || c == ' ' || c == '-' || c == '.';
+    }
     size_t n = 0;
     uint32_t cp = DecodeAt(s, i, &n);
     *paren = cp == '(' || cp == ')' || cp == 0xFF08 || cp == 0xFF09;
@@ -390,10 +414,27 @@ class ScannerImpl final : public Scanner {
         ++i;
         continue;
       }
+      // Most numbers in CSV are one group of ASCII digits ended by a byte
+      // that can neither join another group nor follow a year (',' ';' ':'):
+      // offer that group without the general reader below, which treats it
+      // exactly so.
+      if (dl == 1) {
+        size_t run = AsciiDigitRun(s.data() + i, limit - i);
+        size_t end = i + run;
+        if (end + 6 < limit) {
+          unsigned char c = s[end];
+          if (c < 0x80 && c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' && c != '/') {
+            OfferOneGroup(s, i, end);
+            i = end;
+            continue;
+          }
+        }
+      }
       // Read the token.
       groups.clear();
       size_t pos = i;
-      bool open = false;  // ran into the end of the data mid-token
+      bool open = false;        // ran into the end of the data mid-token
+      bool maybe_date = false;  // a group of 4+ digits before a date separator (or the end)
       while (true) {
         Group g{pos, pos, 0};
         while (pos < s.size()) {
@@ -410,6 +451,7 @@ class ScannerImpl final : public Scanner {
         }
         g.end = pos;
         groups.push_back(g);
+        if (g.digits >= 4 && !date_rules_.empty()) maybe_date |= MayBeYearEnd(s, pos);
         if (pos + 6 >= s.size() && !finishing) {
           open = true;
           break;
@@ -430,6 +472,7 @@ class ScannerImpl final : public Scanner {
         }
         break;
       }
+      if (!open && maybe_date) open = !FindDates(s, groups, finishing);
       if (open) break;  // wait for more data
       OfferShapes(s, groups);
       i = pos;
@@ -437,7 +480,60 @@ class ScannerImpl final : public Scanner {
     tok_pos_ += i;
   }
 
-  static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b) {
+  // Western dates (the tokenized patterns of a date rule) whose year is the
+  // last four digits of a group, with a non-digit byte or the stream start
+  // before it ({ND}). Returns false, adding nothing, if a match may continue
+  // past the data so far.
+  // Whether a date separator (/ - . 年 ／ －) may follow a year ending at s[at].
+  static bool MayBeYearEnd(std::string_view s, size_t at) {
+    if (at >= s.size()) return true;  // not known yet
+    unsigned char c = s[at];
+    return c == '/' || c == '-' || c == '.' || c == 0xE5 || c == 0xEF;
+  }
+
+  template <typename G>
+  bool FindDates(std::string_view s, const std::vector<G>& groups, bool finishing) {
+    const size_t first_new = unpositioned_.size();
+    for (const G& g : groups) {
+      if (g.digits < 4 || !MayBeYearEnd(s, g.end)) continue;
+      // Back four digits from the group's end (a full-width digit ends in 0x90..0x99).
+      size_t at = g.end;
+      for (int k = 0; k < 4; ++k) at -= s[at - 1] >= '0' && s[at - 1] <= '9' ? 1 : 3;
+      uint64_t abs = tok_pos_ + at;
+      if (at > g.start) {
+        if (s[at - 1] >= '0' && s[at - 1] <= '9') continue;  // {ND}: part of a longer number
+      } else if (abs > 0) {
+        std::string_view b = Bytes(abs - 1, abs);  // the tokenizer leaves groups there only
+        if (b.empty() || (b[0] >= '0' && b[0] <= '9')) continue;
+      }
+      for (const auto& [rule, kinds] : date_rules_) {
+        for (uint8_t kind : {kDateAsciiCentury, kDateWideCentury}) {
+          if (!(kinds & kind)) continue;
+          size_t ends[3];
+          int n = WesternDateEnds(s, at, kind == kDateWideCentury, finishing, ends);
+          if (n < 0) {
+            unpositioned_.resize(first_new);
+            return false;
+          }
+          // As the {ND} regex path did: a match from stream offset 0 whose
+          // first byte is 0xEF kept that byte.
+          uint64_t start = abs == 1 && Bytes(0, 1) == "\xEF" ? 0 : abs;
+          for (int e = 0; e < n; ++e) {
+            Candidate c;
+            c.start = start;
+            c.end = tok_pos_ + ends[e];
+            c.rule = rule;
+            unpositioned_.push_back(std::move(c));
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  // `ascii`: s[a, b) is known to be ASCII digits only (one group, no full-width digit).
+  static bool PassesChecksum(ValidatorKind kind, std::string_view s, size_t a, size_t b,
+                             bool ascii) {
     switch (kind) {
       case ValidatorKind::kMyNumber:
       case ValidatorKind::kCorporateNumber:
@@ -451,7 +547,7 @@ class ScannerImpl final : public Scanner {
     // otherwise the digits are gathered without allocating (at most 19).
     char buf[24];
     std::string_view d;
-    if (b - a <= 19 && AsciiDigitRun(s.data() + a, b - a) == b - a) {
+    if (ascii) {
       d = s.substr(a, b - a);
     } else {
       size_t len = 0;
@@ -488,13 +584,13 @@ class ScannerImpl final : public Scanner {
   template <typename G>
   void OfferShapes(std::string_view s, const std::vector<G>& groups) {
     for (size_t a = 0; a < groups.size(); ++a) {
+      if (groups[a].digits > kMaxGroupDigits) continue;
       for (size_t b = a; b < groups.size() && b - a < kMaxShapeGroups; ++b) {
         size_t n = b - a + 1;
         // The shapes with n groups, flattened in rule order. A rule offers at
         // most one candidate per run: the first of its shapes that fits and
         // passes; a failed check digit ends that rule's turn.
         int done_rule = -1;
-        if (groups[a].digits > kMaxGroupDigits) break;
         for (const ShapeRef& ref : shapes_by_start_[n][groups[a].digits]) {
           if (ref.rule == done_rule) continue;
           const auto& shape = *ref.shape;
@@ -502,39 +598,56 @@ class ScannerImpl final : public Scanner {
           for (size_t k = 0; k < n && fits; ++k)
             fits = groups[a + k].digits >= shape[k].min && groups[a + k].digits <= shape[k].max;
           if (!fits) continue;
-          const CompiledRule& rule = rs_.compiled[static_cast<size_t>(ref.rule)];
-          // Check digits first: nine in ten random numbers stop here.
-          if (!PassesChecksum(rule.validator, s, groups[a].start, groups[b].end)) {
-            done_rule = ref.rule;
-            continue;
-          }
-          Candidate c;
-          c.start = tok_pos_ + groups[a].start;
-          c.end = tok_pos_ + groups[b].end;
-          c.rule = ref.rule;
-          if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) continue;
-          // An invoice registration number: "T" (and a separator) before the digits.
-          // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
-          uint64_t abs = c.start;
-          std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
-          for (const auto& prefix : rule.numeric_prefixes) {
-            size_t at = before.size();
-            size_t sl, n1 = 0;
-            bool paren;
-            if (at > 0) {
-              DecodeBefore(before, at, &n1);
-              if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
-            }
-            if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
-              c.start = abs - (before.size() - at) - prefix.size();
-              break;
-            }
-          }
-          unpositioned_.push_back(std::move(c));
-          done_rule = ref.rule;
+          bool ascii =
+              a == b && groups[a].end - groups[a].start == static_cast<size_t>(groups[a].digits);
+          if (Offer(ref.rule, s, groups[a].start, groups[b].end, ascii)) done_rule = ref.rule;
         }
       }
     }
+  }
+
+  // OfferShapes for a token of one group of ASCII digits, s[start, end).
+  void OfferOneGroup(std::string_view s, size_t start, size_t end) {
+    size_t digits = end - start;
+    if (digits > static_cast<size_t>(kMaxGroupDigits)) return;
+    int done_rule = -1;
+    for (const ShapeRef& ref : shapes_by_start_[1][digits]) {  // one group: they all fit
+      if (ref.rule != done_rule && Offer(ref.rule, s, start, end, /*ascii=*/true))
+        done_rule = ref.rule;
+    }
+  }
+
+  // Offers s[start, end), which has one of `rule_index`'s shapes, as a
+  // candidate if its check digit passes. Returns whether the rule's turn for
+  // this run of groups is over (a failed check digit, or a candidate made).
+  bool Offer(int rule_index, std::string_view s, size_t start, size_t end, bool ascii) {
+    const CompiledRule& rule = rs_.compiled[static_cast<size_t>(rule_index)];
+    // Check digits first: nine in ten random numbers stop here.
+    if (!PassesChecksum(rule.validator, s, start, end, ascii)) return true;
+    Candidate c;
+    c.start = tok_pos_ + start;
+    c.end = tok_pos_ + end;
+    c.rule = rule_index;
+    if ((rule.letters_before || rule.letters_after) && !Lettered(rule, &c)) return false;
+    // An invoice registration number: "T" (and a separator) before the digits.
+    // (The bytes before the token may precede tok_pos_, so look them up absolutely.)
+    uint64_t abs = c.start;
+    std::string_view before = Bytes(abs > 16 ? abs - 16 : 0, abs);
+    for (const auto& prefix : rule.numeric_prefixes) {
+      size_t at = before.size();
+      size_t sl, n1 = 0;
+      bool paren;
+      if (at > 0) {
+        DecodeBefore(before, at, &n1);
+        if (n1 && SeparatorAt(before, at - n1, &sl, &paren) && !paren) at -= n1;
+      }
+      if (at >= prefix.size() && before.substr(at - prefix.size(), prefix.size()) == prefix) {
+        c.start = abs - (before.size() - at) - prefix.size();
+        break;
+      }
+    }
+    unpositioned_.push_back(std::move(c));
+    return true;
   }
 
   // Passport and residence-card shapes: letters right before (and after) the
@@ -718,12 +831,16 @@ class ScannerImpl final : public Scanner {
 
       auto& fields = fields_;  // reused: one allocation per scanner, not per line
       fields.clear();
-      bool have_fields = false;
-      auto ensure_fields = [&] {
-        if (!have_fields && opt_.field_delimiter && first_segment && complete) {
-          SplitFields(seg, opt_.field_delimiter, &fields);
-          have_fields = true;
-        }
+      // Cells are split only as far as a candidate needs: most candidates
+      // sit in the first columns of a row.
+      const bool have_fields = opt_.field_delimiter && first_segment && complete;
+      size_t split_at = 0;
+      bool split_done = !have_fields;
+      // Until a second or later field starts after rel, or the line ends: the
+      // lookup below then decides as it would on the whole row.
+      auto fields_past = [&](size_t rel) {
+        while (!split_done && (fields.size() < 2 || fields.back().first <= rel))
+          split_done = !NextField(seg, opt_.field_delimiter, &split_at, &fields);
       };
 
       // Position the candidates that start in this segment. They come sorted
@@ -735,15 +852,11 @@ class ScannerImpl final : public Scanner {
         if (c.start < walker_offset_) {  // should not happen; be safe
           c.start = walker_offset_;
         }
-        if (c.start < counted_to) counted_to = walker_offset_, counted_chars = 0;
-        counted_chars += CountChars(Bytes(counted_to, c.start));
-        counted_to = c.start;
         c.line = walker_line_;
-        c.column = static_cast<uint32_t>(walker_col_chars_ + counted_chars + 1);
         c.record = record;
-        ensure_fields();
         if (have_fields && !header_.empty() && walker_line_ > header_line_) {
           size_t rel = c.start - walker_offset_;
+          fields_past(rel);
           for (size_t f = 0; f < fields.size(); ++f) {
             if (rel >= fields[f].first && rel <= fields[f].second) {
               c.field = static_cast<int32_t>(f);
@@ -763,14 +876,21 @@ class ScannerImpl final : public Scanner {
         // before validation, as Settle() would drop it.
         bool below = c.header_negative &&
                      ConfidenceOf(rs_.compiled[c.rule].scores.negative) < opt_.min_confidence;
-        if (!is_header_line && !below) pending_.push_back(std::move(c));
+        if (!is_header_line && !below) {
+          // The column, counted only for candidates that go on.
+          if (c.start < counted_to) counted_to = walker_offset_, counted_chars = 0;
+          counted_chars += CountChars(Bytes(counted_to, c.start));
+          counted_to = c.start;
+          c.column = static_cast<uint32_t>(walker_col_chars_ + counted_chars + 1);
+          pending_.push_back(std::move(c));
+        }
         ++next_cand;
       }
 
       // Cells typed by their column header.
       if (opt_.field_delimiter && header_done_ && !is_header_line && walker_line_ > header_line_ &&
           typed_columns_) {
-        ensure_fields();
+        fields_past(SIZE_MAX);
         for (size_t f = 0; f < fields.size() && f < header_.size(); ++f) {
           int rule = header_.at(f).typed_rule;
           if (rule < 0 || !enabled_[rule]) continue;
@@ -855,12 +975,12 @@ class ScannerImpl final : public Scanner {
     const HeaderColumn& col = header_[c->field];
     if (std::find(col.context_rules.begin(), col.context_rules.end(), c->rule) !=
         col.context_rules.end())
-      c->header_context.push_back(col.text);
+      c->header_context = c->field;
     if (std::find(col.negative_rules.begin(), col.negative_rules.end(), c->rule) !=
         col.negative_rules.end())
       c->header_negative = true;
     // A header that names another type is authoritative over nearby keywords.
-    if (c->header_context.empty() && !col.context_rules.empty()) c->header_foreign = true;
+    if (c->header_context < 0 && !col.context_rules.empty()) c->header_foreign = true;
   }
 
   // Whether a positive keyword of `rule` ends or starts within [from, to).
@@ -877,7 +997,7 @@ class ScannerImpl final : public Scanner {
   // Settle's, would be dropped after validation; drop it before. Validators
   // that can supply their own context (T+13, 普通預金, 〒, 様) are excluded.
   bool CannotReachMinConfidence(const CompiledRule& rule, const Candidate& c) const {
-    if (c.cell || !c.header_context.empty()) return false;
+    if (c.cell || c.header_context >= 0) return false;
     switch (rule.validator) {
       case ValidatorKind::kCorporateNumber:
       case ValidatorKind::kBankAccount:
@@ -909,7 +1029,8 @@ class ScannerImpl final : public Scanner {
     uint64_t start = ctx_from + v.start, end = ctx_from + v.end;
 
     // Context: the nearest positive and negative keyword for this rule.
-    std::vector<std::string> words = c.header_context;
+    std::vector<std::string> words;
+    if (c.header_context >= 0) words.push_back(header_[c.header_context].text);
     int64_t best_pos = INT64_MAX, best_neg = INT64_MAX;
     std::string pos_word, neg_word;
     // keywords_ is ordered by end offset: start at the first one in the window.
@@ -941,7 +1062,7 @@ class ScannerImpl final : public Scanner {
       }
     }
     if ((v.doubtful && best_pos > 16) || c.header_foreign) best_pos = INT64_MAX, pos_word.clear();
-    bool header_positive = !c.header_context.empty();
+    bool header_positive = c.header_context >= 0;
     bool positive = header_positive || best_pos != INT64_MAX || v.self_context || c.cell;
     bool negative = c.header_negative || (!header_positive && best_neg < best_pos);
     if (!pos_word.empty()) words.push_back(pos_word);
@@ -973,35 +1094,46 @@ class ScannerImpl final : public Scanner {
     f.confidence = ConfidenceOf(score);
     if (f.confidence < opt_.min_confidence) return;
     f.risk = rule.info.risk;
-    std::string raw(Bytes(start, end));
-    f.masked = rule.validator == ValidatorKind::kEmail ? MaskEmail(raw) : MaskValue(raw);
-    f.hash = key_.Hash(rule.info.type, v.normalized);
     std::sort(words.begin(), words.end());
     words.erase(std::unique(words.begin(), words.end()), words.end());
     f.context = std::move(words);
-    if (opt_.keep_values) f.value = std::move(raw);
-    settled_.push_back(std::move(f));
+    // Masked and hashed on release: about half of the settled findings lose
+    // an overlap to a better one (a date's shorter ends, a number read as
+    // two types), and the keyed hash is most of a finding's cost.
+    settled_.push_back({std::move(f), std::string(Bytes(start, end)), std::move(v.normalized),
+                        rule.validator == ValidatorKind::kEmail});
   }
+
+  // A settled finding before its value is masked and hashed.
+  struct Settled {
+    Finding f;
+    std::string raw;         // the value's bytes
+    std::string normalized;  // what the keyed hash is of
+    bool email = false;
+  };
 
   // Resolves overlaps among settled findings (the higher score wins; then the
   // longer value) and releases those that end before `frontier`.
   void Release(uint64_t frontier) {
     if (settled_.empty()) return;
-    std::sort(settled_.begin(), settled_.end(), [](const Finding& a, const Finding& b) {
+    std::sort(settled_.begin(), settled_.end(), [](const Settled& x, const Settled& y) {
+      const Finding &a = x.f, &b = y.f;
       return a.offset != b.offset ? a.offset < b.offset : a.length > b.length;
     });
-    std::vector<Finding> kept;
-    for (auto& f : settled_) {
-      if (!kept.empty() && f.offset < kept.back().offset + kept.back().length) {
-        Finding& k = kept.back();
+    std::vector<Settled> kept;
+    for (auto& s : settled_) {
+      const Finding& f = s.f;
+      if (!kept.empty() && f.offset < kept.back().f.offset + kept.back().f.length) {
+        const Finding& k = kept.back().f;
         bool better = f.score > k.score || (f.score == k.score && f.length > k.length);
-        if (better) k = std::move(f);
+        if (better) kept.back() = std::move(s);
         continue;
       }
-      kept.push_back(std::move(f));
+      kept.push_back(std::move(s));
     }
     settled_.clear();
-    for (auto& f : kept) {
+    for (auto& s : kept) {
+      Finding& f = s.f;
       if (f.offset + f.length + rs_.max_candidate_width < frontier || frontier == UINT64_MAX) {
         if (emitted_ >= opt_.max_findings) {
           error_ = ResourceExhausted("more than " + std::to_string(opt_.max_findings) +
@@ -1009,9 +1141,12 @@ class ScannerImpl final : public Scanner {
           return;
         }
         ++emitted_;
+        f.masked = s.email ? MaskEmail(s.raw) : MaskValue(s.raw);
+        f.hash = key_.Hash(f.type, s.normalized);
+        if (opt_.keep_values) f.value = std::move(s.raw);
         out_.push_back(std::move(f));
       } else {
-        settled_.push_back(std::move(f));
+        settled_.push_back(std::move(s));
       }
     }
   }
@@ -1040,13 +1175,14 @@ class ScannerImpl final : public Scanner {
   size_t keywords_sorted_ = 0;  // keywords_[0, keywords_sorted_) is ordered by end
   std::vector<Candidate> unpositioned_;
   std::vector<Candidate> pending_;
-  std::vector<Finding> settled_;
+  std::vector<Settled> settled_;
   std::vector<Finding> out_;
   uint64_t emitted_ = 0;
 
   uint64_t walker_offset_ = 0;
-  uint64_t tok_pos_ = 0;  // the digit tokenizer has read up to here
-  bool has_numeric_ = false;
+  uint64_t tok_pos_ = 0;      // the digit tokenizer has read up to here
+  bool has_numeric_ = false;  // the digit tokenizer runs (numeric shapes or dates)
+  std::vector<std::pair<int, uint8_t>> date_rules_;  // enabled rules with tokenized dates
   static constexpr size_t kMaxShapeGroups = 8;
   struct ShapeRef {
     int rule;

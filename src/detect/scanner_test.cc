@@ -170,6 +170,33 @@ TEST_F(ScannerTest, ByteAtATimeMatchesWholeBuffer) {
   }
 }
 
+// Western dates are matched by the digit tokenizer, which must wait for a
+// date's rest when a chunk ends inside it.
+TEST_F(ScannerTest, WesternBirthDatesWholeAndByteAtATime) {
+  std::string text =
+      "生年月日 1985/04/01 登録\n"
+      "誕生日は１９９０年１２月３１日です。\n"
+      "生年月日：2001－1－2日、DOB ５1985.4.1\n"
+      "生年月日 12-1999-12-31\n"  // the validator refuses a date inside a longer number
+      "生年月日 11985/04/01 (part of a longer number)\n"
+      "生年月日 2000/1/5";  // at the very end, without a newline
+  auto whole = OfType(Scan(text), "jp.birth_date");
+  std::vector<std::string> values;
+  for (const auto& f : whole) values.push_back(f.value);
+  EXPECT_EQ(values, (std::vector<std::string>{"1985/04/01", "１９９０年１２月３１日",
+                                              "2001－1－2日", "2000/1/5"}));
+  ScanOptions opt;
+  opt.keep_values = true;
+  auto scanner = Scanner::Create(rules_, key_, opt);
+  ASSERT_TRUE(scanner.ok());
+  for (char c : text) ASSERT_TRUE((*scanner)->Feed(std::string_view(&c, 1)).ok());
+  ASSERT_TRUE((*scanner)->Finish().ok());
+  std::vector<std::string> fed;
+  for (const auto& f : (*scanner)->TakeFindings())
+    if (f.type == "jp.birth_date") fed.push_back(f.value);
+  EXPECT_EQ(fed, values);
+}
+
 TEST_F(ScannerTest, CsvHeaderIsContextForItsColumn) {
   std::string csv =
       "氏名,電話番号,個人番号,住所\n"

@@ -136,4 +136,83 @@ std::string FoldForMatch(std::string_view s) {
   return out;
 }
 
+int WesternDateEnds(std::string_view s, size_t at, bool wide_century, bool final, size_t ends[3]) {
+  bool short_data = false;  // a decision read past the end of s
+  auto byte = [&](size_t k) -> int {
+    if (k < s.size()) return static_cast<unsigned char>(s[k]);
+    short_data = true;
+    return -1;
+  };
+  auto digit = [&](size_t k) -> size_t {  // length of the digit at k, 0 if none
+    int c = byte(k);
+    if (c >= '0' && c <= '9') return 1;
+    if (c == 0xEF && byte(k + 1) == 0xBC) {
+      int d = byte(k + 2);
+      if (d >= 0x90 && d <= 0x99) return 3;
+    }
+    return 0;
+  };
+  // (?:/|-|\.|年|／|－), with 月 instead of 年 for the second separator.
+  auto separator = [&](size_t k, bool second) -> size_t {
+    int c = byte(k);
+    if (c == '/' || c == '-' || c == '.') return 1;
+    if (c == 0xEF) {
+      if (byte(k + 1) != 0xBC) return 0;
+      int d = byte(k + 2);
+      return d == 0x8F || d == 0x8D ? 3 : 0;
+    }
+    if (!second && c == 0xE5) return byte(k + 1) == 0xB9 && byte(k + 2) == 0xB4 ? 3 : 0;
+    if (second && c == 0xE6) return byte(k + 1) == 0x9C && byte(k + 2) == 0x88 ? 3 : 0;
+    return 0;
+  };
+  auto done = [&](int n) { return short_data && !final ? -1 : n; };
+
+  size_t k = at;
+  if (!wide_century) {
+    int a = byte(k);
+    if (a != '1' && a != '2') return done(0);
+    int b = byte(k + 1);
+    if (!((a == '1' && b == '9') || (a == '2' && b == '0'))) return done(0);
+    k += 2;
+  } else {  // １９ = EF BC 91 EF BC 99, ２０ = EF BC 92 EF BC 90
+    if (byte(k) != 0xEF || byte(k + 1) != 0xBC) return done(0);
+    int a = byte(k + 2);
+    if (a != 0x91 && a != 0x92) return done(0);
+    if (byte(k + 3) != 0xEF || byte(k + 4) != 0xBC) return done(0);
+    int b = byte(k + 5);
+    if (!((a == 0x91 && b == 0x99) || (a == 0x92 && b == 0x90))) return done(0);
+    k += 6;
+  }
+  for (int i = 0; i < 2; ++i) {
+    size_t n = digit(k);
+    if (!n) return done(0);
+    k += n;
+  }
+  size_t n = separator(k, false);
+  if (!n) return done(0);
+  k += n;
+  // The month: one or two digits, then the second separator.
+  if (!(n = digit(k))) return done(0);
+  k += n;
+  size_t sep = separator(k, true);
+  if (!sep) {
+    if (!(n = digit(k))) return done(0);
+    k += n;
+    if (!(sep = separator(k, true))) return done(0);
+  }
+  k += sep;
+  // The day: a match ends after its first digit, after a second one, and
+  // after a 日 that follows the last of them.
+  int count = 0;
+  if (!(n = digit(k))) return done(0);
+  k += n;
+  ends[count++] = k;
+  if ((n = digit(k))) {
+    k += n;
+    ends[count++] = k;
+  }
+  if (byte(k) == 0xE6 && byte(k + 1) == 0x97 && byte(k + 2) == 0xA5) ends[count++] = k + 3;
+  return done(count);
+}
+
 }  // namespace mamori::detect

@@ -23,9 +23,9 @@ uint32_t DecodeBefore(std::string_view s, size_t end, size_t* len);
 
 // Full-width forms (U+FF01..U+FF5E) to ASCII, ideographic space to space.
 uint32_t FoldWidth(uint32_t cp);
-bool IsDigitCp(uint32_t cp);             // ASCII or full-width digit
-bool IsAsciiLetterCp(uint32_t cp);       // after FoldWidth
-bool IsSeparatorCp(uint32_t cp);         // hyphens, dashes, dots, spaces used between digit groups
+bool IsDigitCp(uint32_t cp);        // ASCII or full-width digit
+bool IsAsciiLetterCp(uint32_t cp);  // after FoldWidth
+bool IsSeparatorCp(uint32_t cp);    // hyphens, dashes, dots, spaces used between digit groups
 bool IsKanjiCp(uint32_t cp);
 bool IsKanaCp(uint32_t cp);
 
@@ -35,5 +35,13 @@ std::string DigitsOf(std::string_view s);
 size_t CountChars(std::string_view s);
 // ASCII lower-case of s after width folding (non-ASCII kept as is).
 std::string FoldForMatch(std::string_view s);
+
+// The Western-date patterns of birth_date.yaml without their {ND} byte,
+//   (?:19|20){D}{2}(?:/|-|\.|年|／|－){D}{1,2}(?:/|-|\.|月|／|－){D}{1,2}(?:日)?
+// with the century "１９"/"２０" instead when `wide_century`, matched at s[at]
+// as Vectorscan would: every end offset of a match, ascending, goes to ends[]
+// (at most 3). Returns their number, or -1 if s ends before that is decided
+// and more bytes may follow (`final` false). The caller checks the {ND} byte.
+int WesternDateEnds(std::string_view s, size_t at, bool wide_century, bool final, size_t ends[3]);
 
 }  // namespace mamori::detect

@@ -20,22 +20,42 @@ int PrefixNumber(std::string_view s, size_t n) {
 
 }  // namespace
 
+// The validators run on every number of a matching length (hundreds of
+// thousands in an order export), so each reads the digits once and leaves
+// the rare checks (all digits the same) until the check digit has passed.
 bool IsValidMyNumber(std::string_view d) {
-  if (d.size() != 12 || !AllDigits(d) || AllSame(d)) return false;
+  if (d.size() != 12) return false;
   static constexpr int kWeights[11] = {6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2};
+  unsigned bad = 0;
   int sum = 0;
-  for (int i = 0; i < 11; ++i) sum += (d[i] - '0') * kWeights[i];
+#pragma GCC unroll 11
+  for (int i = 0; i < 11; ++i) {
+    unsigned v = static_cast<unsigned char>(d[i]) - '0';
+    bad |= v > 9;
+    sum += static_cast<int>(v) * kWeights[i];
+  }
+  unsigned last = static_cast<unsigned char>(d[11]) - '0';
+  if (bad || last > 9) return false;
   int r = sum % 11;
   int check = r <= 1 ? 0 : 11 - r;
-  return check == d[11] - '0';
+  return check == static_cast<int>(last) && !AllSame(d);
 }
 
 bool IsValidCorporateNumber(std::string_view d) {
-  if (d.size() != 13 || !AllDigits(d) || d[0] == '0') return false;
+  if (d.size() != 13) return false;
+  unsigned first = static_cast<unsigned char>(d[0]) - '0';
+  if (first == 0 || first > 9) return false;
+  unsigned bad = 0;
   int sum = 0;
   // Weights 1,2,1,2,... over the 12 base digits counted from the right.
-  for (int n = 1; n <= 12; ++n) sum += (d[13 - n] - '0') * (n % 2 == 1 ? 1 : 2);
-  return 9 - (sum % 9) == d[0] - '0';
+#pragma GCC unroll 6
+  for (int i = 1; i <= 11; i += 2) {
+    unsigned twice = static_cast<unsigned char>(d[i]) - '0';
+    unsigned once = static_cast<unsigned char>(d[i + 1]) - '0';
+    bad |= (twice > 9) | (once > 9);
+    sum += static_cast<int>(2 * twice + once);
+  }
+  return !bad && 9 - (sum % 9) == static_cast<int>(first);
 }
 
 bool IsValidEan13(std::string_view d) {
@@ -46,17 +66,23 @@ bool IsValidEan13(std::string_view d) {
 }
 
 bool IsLuhnValid(std::string_view d) {
-  if (d.empty() || !AllDigits(d)) return false;
+  if (d.empty()) return false;
+  static constexpr int kDoubled[10] = {0, 2, 4, 6, 8, 1, 3, 5, 7, 9};
+  unsigned bad = 0;
   int sum = 0;
-  bool dbl = false;
-  for (size_t i = d.size(); i-- > 0;) {
-    int v = d[i] - '0';
-    if (dbl) {
-      v *= 2;
-      if (v > 9) v -= 9;
-    }
-    sum += v;
-    dbl = !dbl;
+  size_t i = d.size();
+  while (i >= 2) {  // from the right: a digit as is, then one doubled
+    unsigned v = static_cast<unsigned char>(d[i - 1]) - '0';
+    unsigned w = static_cast<unsigned char>(d[i - 2]) - '0';
+    bad |= (v > 9) | (w > 9);
+    if (bad) return false;
+    sum += static_cast<int>(v) + kDoubled[w];
+    i -= 2;
+  }
+  if (i == 1) {
+    unsigned v = static_cast<unsigned char>(d[0]) - '0';
+    if (v > 9) return false;
+    sum += static_cast<int>(v);
   }
   return sum % 10 == 0;
 }
@@ -69,7 +95,8 @@ std::string_view CardBrand(std::string_view d) {
   if (d[0] == '4' && (n == 13 || n == 16 || n == 18 || n == 19)) return "Visa";
   if (((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) && n == 16) return "Mastercard";
   if ((p2 == 34 || p2 == 37) && n == 15) return "American Express";
-  if (((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) && (n == 14 || n == 16 || n == 19))
+  if (((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) &&
+      (n == 14 || n == 16 || n == 19))
     return "Diners Club";
   if ((HasPrefix(d, "6011") || (p3 >= 644 && p3 <= 649) || p2 == 65) && (n == 16 || n == 19))
     return "Discover";
@@ -78,7 +105,7 @@ std::string_view CardBrand(std::string_view d) {
 }
 
 bool IsValidDriversLicense(std::string_view d) {
-  if (d.size() != 12 || !AllDigits(d) || AllSame(d)) return false;
+  if (d.size() != 12) return false;
   // 公安委員会コード: 10-14 Hokkaido areas, 20-25 Tohoku, 30 Tokyo, 40-49 Kanto/Chubu,
   // 50-55 Hokuriku/Tokai, 60-65 Kinki, 70-74 Chugoku, 80-83 Shikoku, 90-97 Kyushu/Okinawa.
   int code = PrefixNumber(d, 2);
@@ -88,9 +115,18 @@ bool IsValidDriversLicense(std::string_view d) {
                (code >= 80 && code <= 83) || (code >= 90 && code <= 97);
   if (!known) return false;
   static constexpr int kWeights[10] = {5, 4, 3, 2, 7, 6, 5, 4, 3, 2};
+  unsigned bad = 0;
   int sum = 0;
-  for (int i = 0; i < 10; ++i) sum += (d[i] - '0') * kWeights[i];
-  return (11 - sum % 11) % 10 == d[10] - '0';
+#pragma GCC unroll 10
+  for (int i = 0; i < 10; ++i) {
+    unsigned v = static_cast<unsigned char>(d[i]) - '0';
+    bad |= v > 9;
+    sum += static_cast<int>(v) * kWeights[i];
+  }
+  unsigned check = static_cast<unsigned char>(d[10]) - '0';
+  unsigned last = static_cast<unsigned char>(d[11]) - '0';
+  if (bad || check > 9 || last > 9) return false;
+  return (11 - sum % 11) % 10 == static_cast<int>(check) && !AllSame(d);
 }
 
 bool IsPlausibleJapanesePhone(std::string_view d) {

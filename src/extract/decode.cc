@@ -4,7 +4,7 @@
 #include <unicode/ucnv_cb.h>
 
 #if defined(__x86_64__)
-#include <tmmintrin.h>
+#include <immintrin.h>  // SSSE3 and AVX2 (each function enables its own target)
 #endif
 #include <algorithm>
 #include <cstring>
@@ -377,15 +377,104 @@ __attribute__((target("ssse3"))) bool Validate(const unsigned char* p, size_t n)
   return clean(_mm_or_si128(st.error, st.incomplete));
 }
 }  // namespace utf8simd
+
+// The same algorithm 32 bytes at a time: half the instructions per byte of
+// the SSSE3 loop (the validation pass was a tenth of `mamori scan` on prose).
+namespace utf8avx2 {
+struct State {
+  __m256i prev, error, incomplete;
+};
+
+__attribute__((target("avx2"))) inline void Block(State& st, __m256i in) {
+  using namespace utf8simd;
+  const __m256i t1h = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong, kTooLong,
+                    static_cast<char>(kTwoConts), static_cast<char>(kTwoConts),
+                    static_cast<char>(kTwoConts), static_cast<char>(kTwoConts),
+                    kTooShort | kOverlong2, kTooShort, kTooShort | kOverlong3 | kSurrogate,
+                    static_cast<char>(kTooShort | kTooLarge | kTooLarge1000 | kOverlong4)));
+  constexpr char kBig = static_cast<char>(kCarry | kTooLarge | kTooLarge1000);
+  const __m256i t1l = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+      static_cast<char>(kCarry | kOverlong3 | kOverlong2 | kOverlong4),
+      static_cast<char>(kCarry | kOverlong2), static_cast<char>(kCarry), static_cast<char>(kCarry),
+      static_cast<char>(kCarry | kTooLarge), kBig, kBig, kBig, kBig, kBig, kBig, kBig, kBig,
+      static_cast<char>(kCarry | kTooLarge | kTooLarge1000 | kSurrogate), kBig, kBig));
+  const __m256i t2h = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+      kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort, kTooShort,
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge1000 |
+                        kOverlong4),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge),
+      static_cast<char>(kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge), kTooShort,
+      kTooShort, kTooShort, kTooShort));
+  // Bytes that, in the last three positions, start a sequence the block does not finish.
+  const __m256i max_end =
+      _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, static_cast<char>(0xF0 - 1),
+                       static_cast<char>(0xE0 - 1), static_cast<char>(0xC0 - 1));
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+  if (_mm256_movemask_epi8(in) == 0) {  // ASCII: only an unfinished sequence before it is wrong
+    st.error = _mm256_or_si256(st.error, st.incomplete);
+    st.prev = in;
+    st.incomplete = _mm256_setzero_si256();
+    return;
+  }
+  // The 32 bytes before each byte's position: the previous block's high lane
+  // and this block's low lane, shifted in per lane.
+  __m256i before = _mm256_permute2x128_si256(st.prev, in, 0x21);
+  __m256i prev1 = _mm256_alignr_epi8(in, before, 15);
+  __m256i b1h = _mm256_shuffle_epi8(t1h, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib));
+  __m256i b1l = _mm256_shuffle_epi8(t1l, _mm256_and_si256(prev1, nib));
+  __m256i b2h = _mm256_shuffle_epi8(t2h, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib));
+  __m256i special = _mm256_and_si256(_mm256_and_si256(b1h, b1l), b2h);
+  __m256i prev2 = _mm256_alignr_epi8(in, before, 14), prev3 = _mm256_alignr_epi8(in, before, 13);
+  __m256i third = _mm256_subs_epu8(prev2, _mm256_set1_epi8(static_cast<char>(0xE0 - 0x80)));
+  __m256i fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8(static_cast<char>(0xF0 - 0x80)));
+  __m256i must23 =
+      _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(static_cast<char>(0x80)));
+  st.error = _mm256_or_si256(st.error, _mm256_xor_si256(must23, special));
+  st.incomplete = _mm256_subs_epu8(in, max_end);
+  st.prev = in;
+}
+
+__attribute__((target("avx2"))) inline bool Clean(__m256i e) {
+  return _mm256_testz_si256(e, e) != 0;
+}
+
+__attribute__((target("avx2"))) bool Validate(const unsigned char* p, size_t n) {
+  State st{_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    Block(st, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    // Stop early on garbage (binary or another encoding), checked every 1 KiB.
+    if ((i & 1023) == 992 && !Clean(st.error)) return false;
+  }
+  if (i < n) {
+    alignas(32) unsigned char tail[32] = {0};  // NUL padding is ASCII
+    std::memcpy(tail, p + i, n - i);
+    Block(st, _mm256_load_si256(reinterpret_cast<const __m256i*>(tail)));
+  }
+  return Clean(_mm256_or_si256(st.error, st.incomplete));
+}
+}  // namespace utf8avx2
 #endif
+
+bool IsValidUtf8Using(std::string_view s, int level) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  static const bool ssse3 = __builtin_cpu_supports("ssse3");
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  if (level >= 2 && avx2) return utf8avx2::Validate(p, s.size());
+  if (level >= 1 && ssse3) return utf8simd::Validate(p, s.size());
+#else
+  (void)level;
+#endif
+  return IsValidUtf8Scalar(s);
+}
 
 bool IsValidUtf8(std::string_view s) {
   // Every file is validated before it is scanned, so this runs over every byte.
-#if defined(__x86_64__)
-  static const bool ssse3 = __builtin_cpu_supports("ssse3");
-  if (ssse3) return utf8simd::Validate(reinterpret_cast<const unsigned char*>(s.data()), s.size());
-#endif
-  return IsValidUtf8Scalar(s);
+  return IsValidUtf8Using(s, 2);
 }
 
 bool LooksBinary(std::string_view data) {

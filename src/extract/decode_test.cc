@@ -240,7 +240,14 @@ namespace mamori::extract {
 TEST(Decode, IsValidUtf8AgreesWithReferenceDecoder) {
   // Prefixes put the sequence at different offsets of a 16-byte block, so the
   // vector path meets it inside a block, across two blocks and in the tail.
-  const std::string prefixes[] = {"ab", std::string(13, 'a'), std::string(14, 'a'), "あいうえおか"};
+  // 29 and 30 do the same for the 32-byte AVX2 blocks.
+  const std::string prefixes[] = {"ab",
+                                  std::string(13, 'a'),
+                                  std::string(14, 'a'),
+                                  std::string(29, 'a'),
+                                  std::string(30, 'a'),
+                                  "あいうえおか",
+                                  "あいうえおかきくけこ"};
   const std::string suffixes[] = {"", "x", "\x80", "漢字漢字漢字テキスト", std::string(40, 'z')};
   int checked = 0;
   for (int a = 0x80; a < 0x100; ++a) {
@@ -253,16 +260,20 @@ TEST(Decode, IsValidUtf8AgreesWithReferenceDecoder) {
             s.push_back(static_cast<char>(b));
             s.push_back(static_cast<char>(c));
             s += suffix;
-            ASSERT_EQ(internal::IsValidUtf8(s), ReferenceUtf8(s))
-                << std::hex << a << " " << b << " " << c << " after " << prefix.size() << " bytes";
+            bool want = ReferenceUtf8(s);
+            for (int level : {0, 1, 2})
+              ASSERT_EQ(internal::IsValidUtf8Using(s, level), want)
+                  << std::hex << a << " " << b << " " << c << " after " << prefix.size()
+                  << " bytes, implementation " << level;
             ++checked;
           }
           // Truncated at every length: a sequence cut by the end is invalid.
           std::string s =
               prefix + static_cast<char>(a) + static_cast<char>(b) + static_cast<char>(c);
           for (size_t cut = 1; cut < s.size(); ++cut)
-            ASSERT_EQ(internal::IsValidUtf8(std::string_view(s).substr(0, cut)),
-                      ReferenceUtf8(std::string_view(s).substr(0, cut)));
+            for (int level : {0, 1, 2})
+              ASSERT_EQ(internal::IsValidUtf8Using(std::string_view(s).substr(0, cut), level),
+                        ReferenceUtf8(std::string_view(s).substr(0, cut)));
         }
       }
     }

@@ -75,6 +75,9 @@ Decoded DecodeText(std::string_view data, std::string* storage, std::string_view
 Result<std::string> ConvertCharset(std::string_view data, std::string_view charset,
                                    uint64_t* invalid = nullptr);
 bool IsValidUtf8(std::string_view s);
+// IsValidUtf8 with at most this implementation (0 scalar, 1 SSSE3, 2 AVX2),
+// or the best below it the CPU has; for tests, which check each one.
+bool IsValidUtf8Using(std::string_view s, int level);
 // ESC $ B / ESC $ @ / ESC ( J style escapes of ISO-2022-JP.
 bool HasIso2022Escapes(std::string_view s);
 // A display name: UTF-8 (CP932 names are converted), control characters replaced.
