@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 
 #include <boost/asio.hpp>
+#include <condition_variable>
 #include <thread>
 
 namespace mamori::mail {
@@ -23,11 +24,21 @@ class NoInspector : public ContentInspector {
 class CountingSink : public VerdictSink {
  public:
   Status Record(const VerdictRecord& r) override {
-    std::lock_guard<std::mutex> l(mu);
+    std::unique_lock<std::mutex> l(mu);
+    // A slow audit disk: the verdict for `hold_back` waits until released.
+    if (r.queue_id == hold_back) cv.wait(l, [&] { return released; });
     queue_ids.push_back(r.queue_id);
     return Status::Ok();
   }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu);
+    released = true;
+    cv.notify_all();
+  }
   std::mutex mu;
+  std::condition_variable cv;
+  std::string hold_back;
+  bool released = false;
   std::vector<std::string> queue_ids;
 };
 
@@ -44,7 +55,8 @@ std::string Z(std::initializer_list<std::string> parts) {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(/*threads=*/2, /*verdict_threads=*/8); }
+  void Start(int threads, int verdict_threads) {
     auto p = Policy::Parse("internal_domains: [corp.example.jp]\n", "t");
     ASSERT_TRUE(p.ok());
     policy = *p;
@@ -56,7 +68,8 @@ class ServerTest : public ::testing::Test {
     deps.new_event_id = [] { return std::string("MEV"); };
     ServerOptions so;
     so.listen = "inet:127.0.0.1:0";
-    so.threads = 2;
+    so.threads = threads;
+    so.verdict_threads = verdict_threads;
     auto s = Server::Create(so, deps);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server = std::move(*s);
@@ -130,6 +143,60 @@ TEST_F(ServerTest, FullMessageOverTcpWithPipelining) {
   asio::write(s, asio::buffer(Pkt('Q', "")));
   std::lock_guard<std::mutex> l(sink.mu);
   EXPECT_EQ(sink.queue_ids, (std::vector<std::string>{"QID1", "QID2"}));
+}
+
+// One I/O thread: a verdict stuck on a slow audit write must not hold up
+// another connection's mail on the same thread.
+class OneIoThreadTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    sink.hold_back = "SLOW";
+    Start(/*threads=*/1, /*verdict_threads=*/2);
+  }
+  void TearDown() override {
+    sink.Release();  // in case a check failed first
+    ServerTest::TearDown();
+  }
+};
+
+TEST_F(OneIoThreadTest, ASlowVerdictDoesNotBlockOtherConnections) {
+  asio::io_context io;
+  asio::ip::tcp::socket slow(io), fast(io);
+  std::string opt;
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  auto message = [](const char* qid) {
+    return Pkt('D', "M" + Z({"{i}", qid})) + Pkt('M', Z({"<a@corp.example.jp>"})) +
+           Pkt('R', Z({"<b@corp.example.jp>"})) + Pkt('L', Z({"To", "b@corp.example.jp"})) +
+           Pkt('N', "") + Pkt('B', "hello\r\n") + Pkt('E', "");
+  };
+  for (auto* s : {&slow, &fast}) {
+    s->connect({asio::ip::make_address("127.0.0.1"), server->port()});
+    asio::write(*s, asio::buffer(opt));
+    milter::PacketReader r(1 << 20);
+    char buf[256];
+    while (true) {  // the OPTNEG reply
+      r.Append(std::string_view(buf, s->read_some(asio::buffer(buf))));
+      auto p = r.Next();
+      ASSERT_TRUE(p.ok());
+      if (p->has_value()) break;
+    }
+  }
+  asio::write(slow, asio::buffer(message("SLOW")));
+  asio::write(fast, asio::buffer(message("FAST")));
+  auto r = ReadUntil(fast, 'c');  // answered while SLOW's record is stuck
+  ASSERT_FALSE(r.empty());
+  EXPECT_EQ(r.back().command, 'c');
+  {
+    std::lock_guard<std::mutex> l(sink.mu);
+    EXPECT_EQ(sink.queue_ids, std::vector<std::string>{"FAST"});
+  }
+  sink.Release();
+  replies_ = milter::PacketReader(1 << 20);
+  r = ReadUntil(slow, 'c');
+  ASSERT_FALSE(r.empty());
+  EXPECT_EQ(r.back().command, 'c');
+  std::lock_guard<std::mutex> l(sink.mu);
+  EXPECT_EQ(sink.queue_ids, (std::vector<std::string>{"FAST", "SLOW"}));
 }
 
 TEST_F(ServerTest, OversizedPacketClosesTheConnection) {
