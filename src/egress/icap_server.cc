@@ -210,6 +210,11 @@ class IcapServer::Impl {
       io_.stop();
       for (auto& t : threads_) t.join();
       threads_.clear();
+      {
+        // Appends still committing will post to io_; it must outlive them.
+        std::unique_lock<std::mutex> l(wait_mu_);
+        audits_cv_.wait(l, [this] { return audits_in_flight_ == 0; });
+      }
       boost::system::error_code ec;
       acceptor_.close(ec);
       reload_timer_.cancel();
@@ -560,7 +565,7 @@ class IcapServer::Impl {
 
     auto finish_block = [&]() -> awaitable<bool> {
       auto page = MakeBlockPage(p.settings, ex, verdict, event_id, opt_.clock->NowMicros());
-      Audit(ex, verdict, event_id, body_bytes, summary, p);
+      (void)co_await Audit(ex, verdict, event_id, body_bytes, summary, p);  // blocks either way
       if (verdict.alert) Alert(ex, verdict, event_id, summary);
       ++blocked_;
       co_return co_await SendBlock(c, req, p, page);
@@ -585,7 +590,8 @@ class IcapServer::Impl {
       std::string head = modified ? http_req.Serialize() : std::string();
       if (!req.has_body) {
         if (ex.has_body || opt_.audit_bodyless) {
-          if (!Audit(ex, verdict, event_id, 0, summary, p)) co_return co_await finish_block();
+          bool audited = co_await Audit(ex, verdict, event_id, 0, summary, p);
+          if (!audited) co_return co_await finish_block();
         }
         ++allowed_;
         if (modified) co_return co_await SendModified(c, req, p, head, false, nullptr, false);
@@ -595,7 +601,8 @@ class IcapServer::Impl {
       // A body: audit first (fail closed), then answer without reading more
       // than needed.
       body_bytes = ex.content_length.value_or(0);
-      if (!Audit(ex, verdict, event_id, body_bytes, summary, p)) {
+      bool audited = co_await Audit(ex, verdict, event_id, body_bytes, summary, p);
+      if (!audited) {
         auto r = co_await ReadBody(c, [](std::string_view) { return Status::Ok(); });
         if (!r.io_ok) co_return false;
         co_return co_await finish_block();
@@ -686,7 +693,7 @@ class IcapServer::Impl {
       Verdict abort_v{true, "client_abort",
                       r.protocol.ok() ? "connection closed mid-body" : r.protocol.ToString(), false,
                       0};
-      Audit(ex, abort_v, event_id, body_bytes, summary, p, "error");
+      (void)co_await Audit(ex, abort_v, event_id, body_bytes, summary, p, "error");
       co_return false;
     }
     Result<InspectionSummary> inspection = InspectionSummary{};
@@ -703,7 +710,8 @@ class IcapServer::Impl {
       verdict = Verdict{true, "inspection_failed", spool_status.ToString(), true, 0};
     }
     if (verdict.block) co_return co_await finish_block();
-    if (!Audit(ex, verdict, event_id, body_bytes, summary, p)) {
+    bool audited = co_await Audit(ex, verdict, event_id, body_bytes, summary, p);
+    if (!audited) {
       verdict = Verdict{true, "inspection_failed", "audit log unavailable", true, 0};
       co_return co_await finish_block();
     }
@@ -713,11 +721,13 @@ class IcapServer::Impl {
     co_return co_await SendModified(c, req, p, h, is_response, &spool, true);
   }
 
-  // Appends the decision to the audit log. False if that failed (the caller
+  // Appends the decision to the audit log and resumes once it is durable,
+  // without holding the I/O thread meanwhile (group commit: the decisions of
+  // other connections share the fdatasync). False if that failed (the caller
   // must then block).
-  bool Audit(const Exchange& ex, const Verdict& v, const std::string& event_id, uint64_t bytes,
-             const std::optional<InspectionSummary>& summary, const Policy& p,
-             const char* result = nullptr) {
+  awaitable<bool> Audit(const Exchange& ex, const Verdict& v, const std::string& event_id,
+                        uint64_t bytes, const std::optional<InspectionSummary>& summary,
+                        const Policy& p, const char* result = nullptr) {
     audit::Record r;
     r.component = "egress";
     r.event_id = event_id;
@@ -745,12 +755,41 @@ class IcapServer::Impl {
     if (!v.detail.empty()) r.extra["detail"] = v.detail;
     r.extra["bytes_read"] = bytes;
     if (summary) r.extra["units"] = summary->units;
-    auto st = opt_.audit->Append(std::move(r));
+    Status st = co_await net::async_initiate<decltype(use_awaitable), void(Status)>(
+        [this, &r](auto handler) {
+          using Handler = decltype(handler);
+          struct Waiting {
+            net::associated_executor_t<Handler, net::io_context::executor_type> ex;
+            Handler handler;
+          };
+          auto ex = net::get_associated_executor(handler, io_.get_executor());
+          auto w = std::make_shared<Waiting>(Waiting{ex, std::move(handler)});
+          ++audits_in_flight_;
+          opt_.audit->AppendAsync(std::move(r), [this, w](Result<uint64_t> res) mutable {
+            Status s = res.ok() ? Status::Ok() : res.status();
+            // Resume the session on its own executor. Nothing that refers to
+            // io_ may outlive AuditDone(): Stop() waits for it, then io_ goes.
+            auto local = std::move(w);
+            net::post(local->ex, [h = std::move(local->handler), s = std::move(s)]() mutable {
+              std::move(h)(std::move(s));
+            });
+            local.reset();
+            AuditDone();
+          });
+        },
+        use_awaitable);
     if (!st.ok()) {
-      LogLine("audit append failed, blocking: " + st.status().ToString());
-      return false;
+      LogLine("audit append failed, blocking: " + st.ToString());
+      co_return false;
     }
-    return true;
+    co_return true;
+  }
+
+  void AuditDone() {
+    if (--audits_in_flight_ == 0) {
+      std::lock_guard<std::mutex> l(wait_mu_);
+      audits_cv_.notify_all();
+    }
   }
 
   void Alert(const Exchange& ex, const Verdict& v, const std::string& event_id,
@@ -789,6 +828,8 @@ class IcapServer::Impl {
   std::condition_variable wait_cv_;
   bool stopped_ = false;
   std::atomic<size_t> active_{0};
+  std::atomic<uint64_t> audits_in_flight_{0};
+  std::condition_variable audits_cv_;
   std::atomic<uint64_t> connections_{0}, transactions_{0}, options_{0}, allowed_{0}, blocked_{0},
       errors_{0}, aborted_{0}, refused_{0};
 };
