@@ -25,7 +25,11 @@ Result<std::unique_ptr<AuditSink>> OpenAuditLog(const std::string& path,
   o.path = path;
   o.signing_key_path = signing_key_path;
   o.clock = clock;
-  ASSIGN_OR_RETURN(auto log, audit::Log::Open(o));
+  return OpenAuditLog(o);
+}
+
+Result<std::unique_ptr<AuditSink>> OpenAuditLog(const audit::LogOptions& options) {
+  ASSIGN_OR_RETURN(auto log, audit::Log::Open(options));
   return std::unique_ptr<AuditSink>(std::make_unique<LogSink>(std::move(log)));
 }
 

@@ -32,6 +32,9 @@ Result<std::unique_ptr<AuditSink>> OpenAuditLog(const std::string& path,
                                                 const std::string& signing_key_path,
                                                 const Clock* clock);
 
+// The same with every option of the log (tests pass a fault-injecting Env).
+Result<std::unique_ptr<AuditSink>> OpenAuditLog(const audit::LogOptions& options);
+
 // One JSON object per line, fsynced; same fields as `mamori audit export`.
 Result<std::unique_ptr<AuditSink>> OpenJsonlAudit(const std::string& path, const Clock* clock);
 

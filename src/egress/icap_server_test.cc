@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -517,6 +518,103 @@ TEST_F(EgressIcapServer, ManyConcurrentConnections) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 200);
   EXPECT_GE(server_->stats().connections, 40u);
+}
+
+// The same server with the shared audit log (src/audit) underneath, whose
+// appends complete on the log's commit threads while the I/O threads go on.
+class EgressIcapServerAuditLog : public EgressIcapServer {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "egress_server_log_" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir_);
+    { std::ofstream(dir_ + "/p.yaml") << kPolicy; }
+    auto store = PolicyStore::Open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto pub = audit::GenerateKeyPair(dir_ + "/keys");
+    ASSERT_TRUE(pub.ok()) << pub.status().ToString();
+    pub_ = *pub;
+    audit::LogOptions lo;
+    lo.path = dir_ + "/audit.log";
+    lo.signing_key_path = dir_ + "/keys/" + audit::kSigningKeyFile;
+    lo.env = &env_;
+    auto sink = OpenAuditLog(lo);
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+    log_ = std::move(sink).value();
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    o.policies = store_.get();
+    o.inspectors = &factory_;
+    o.audit = log_.get();
+    o.spool_dir = dir_;
+    o.policy_poll_ms = 0;
+    auto s = IcapServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  audit::VerifyReport VerifyLog() {
+    audit::VerifyOptions v;
+    v.log_path = dir_ + "/audit.log";
+    v.public_key = pub_;
+    auto rep = audit::Verify(v);
+    EXPECT_TRUE(rep.ok()) << rep.status().ToString();
+    return rep.ok() ? *rep : audit::VerifyReport{};
+  }
+  audit::FaultInjectionEnv env_{audit::Env::Default()};
+  std::unique_ptr<AuditSink> log_;
+  audit::PublicKey pub_;
+};
+
+TEST_F(EgressIcapServerAuditLog, ConcurrentDecisionsAreAllDurablyAudited) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 40; ++t) {
+    threads.emplace_back([&, t] {
+      Client c(server_->port());
+      for (int i = 0; i < 5; ++i) {
+        std::string body = "clean " + std::to_string(t * 100 + i);
+        if (!c.Send(Reqmod(Post("http://host" + std::to_string(t) + ".example/", body.size()), body,
+                           1024, true))) {
+          return;
+        }
+        if (c.Read().status_line == "ICAP/1.0 204 No Content") ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  server_.reset();
+  log_.reset();
+  auto rep = VerifyLog();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 200u);
+  std::cout << "200 audited decisions, " << env_.syncs() << " fdatasyncs\n";
+}
+
+TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 204 No Content");
+  env_.FailSyncs(EIO);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+    Response r = c.Read();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u) << "attempt " << i;
+    EXPECT_NE(r.http_head.find("X-Mamori-Reason: inspection_failed"), std::string::npos);
+  }
+  // A destination blocked before the body is still answered (with the block page).
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://gigafile.nu/up", 5), "clean", 1024, true)));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
+  EXPECT_EQ(server_->stats().allowed, 1u);
 }
 
 // Content-Encoding that cannot be decoded cannot be inspected: blocked.
