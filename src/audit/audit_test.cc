@@ -1061,6 +1061,36 @@ TEST(AuditExport, SyslogRfc5424WithEscapedStructuredData) {
   EXPECT_EQ(ToSyslogLine(sr, "").rfind("<110>1 ", 0), 0u);
 }
 
+// The record's string fields are written by a fast path when they need no
+// escaping; every byte value must still come out as nlohmann writes it.
+TEST(AuditFormat, RecordFieldsAreEscapedAsNlohmannDoes) {
+  auto reference = [](const Record& r) {
+    auto str = [](const std::string& v) {
+      return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    return ",\"component\":" + str(r.component) + ",\"event_id\":" + str(r.event_id) +
+           ",\"user\":" + str(r.user) + ",\"device\":" + str(r.device) +
+           ",\"source_ip\":" + str(r.source_ip) + ",\"org\":" + str(r.org) +
+           ",\"action\":" + str(r.action) + ",\"object\":" + str(r.object) +
+           ",\"destination\":" + str(r.destination) + ",\"bytes\":" + std::to_string(r.bytes) +
+           ",\"result\":" + str(r.result) + ",\"reason\":" + str(r.reason) +
+           ",\"labels\":{},\"extra\":{}";
+  };
+  for (int b = 0; b < 256; ++b) {
+    Record r;
+    r.user = std::string("a") + static_cast<char>(b) + "z";
+    r.destination = std::string(1, static_cast<char>(b));
+    r.component = "egress";
+    EXPECT_EQ(internal::SerializeRecordFields(r), reference(r)) << "byte " << b;
+  }
+  Record r;
+  r.user = "山田 太郎";
+  r.object = "bad \xff\xfe utf-8";
+  r.reason = "tab\there \"quoted\" back\\slash";
+  r.destination = "upload.example.co.jp";
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
+}
+
 TEST(AuditFormat, ParserRejectsGarbageWithoutCrashing) {
   for (std::string s :
        {std::string(""), std::string(64, 'a') + " {}", std::string(64, 'a') + " []",

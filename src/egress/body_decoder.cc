@@ -76,10 +76,21 @@ class UrlencodedSink : public ContentSink {
     const char* const end = p + text.size();
     while (p < end) {
       if (pct_ == 0) {
-        const char* pct = static_cast<const char*>(std::memchr(p, '%', end - p));
-        const char* run_end = pct ? pct : end;
-        for (; p < run_end; ++p) *o++ = kPlain[static_cast<unsigned char>(*p)];
-        if (p == end) break;
+        const unsigned char c = static_cast<unsigned char>(*p);
+        if (c != '%') {
+          *o++ = kPlain[c];
+          ++p;
+          continue;
+        }
+        // A whole "%XX" in this piece (Japanese text is nearly all escapes).
+        if (end - p >= 3) {
+          int hi = Hex(p[1]), lo = Hex(p[2]);
+          if ((hi | lo) >= 0) {
+            *o++ = static_cast<char>(hi * 16 + lo);
+            p += 3;
+            continue;
+          }
+        }
         pct_ = 1;
         ++p;
         continue;
@@ -120,12 +131,14 @@ class UrlencodedSink : public ContentSink {
   }
 
  private:
-  static int Hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
+  static constexpr auto kHex = [] {
+    std::array<signed char, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = -1;
+    for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<signed char>(i);
+    for (int i = 0; i < 6; ++i) t['a' + i] = t['A' + i] = static_cast<signed char>(10 + i);
+    return t;
+  }();
+  static int Hex(char c) { return kHex[static_cast<unsigned char>(c)]; }
   // What an unescaped byte becomes: '+' and '=' a space, '&' a line break.
   static constexpr auto kPlain = [] {
     std::array<char, 256> t{};
