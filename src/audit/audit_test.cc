@@ -1064,7 +1064,10 @@ TEST(AuditExport, SyslogRfc5424WithEscapedStructuredData) {
 // The record's string fields are written by a fast path when they need no
 // escaping; every byte value must still come out as nlohmann writes it.
 TEST(AuditFormat, RecordFieldsAreEscapedAsNlohmannDoes) {
-  auto reference = [](const Record& r) {
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto reference = [&](const Record& r) {
     auto str = [](const std::string& v) {
       return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     };
@@ -1074,7 +1077,8 @@ TEST(AuditFormat, RecordFieldsAreEscapedAsNlohmannDoes) {
            ",\"action\":" + str(r.action) + ",\"object\":" + str(r.object) +
            ",\"destination\":" + str(r.destination) + ",\"bytes\":" + std::to_string(r.bytes) +
            ",\"result\":" + str(r.result) + ",\"reason\":" + str(r.reason) +
-           ",\"labels\":{},\"extra\":{}";
+           ",\"labels\":" + (r.labels.is_null() ? std::string("{}") : dump(r.labels)) +
+           ",\"extra\":" + (r.extra.is_null() ? std::string("{}") : dump(r.extra));
   };
   for (int b = 0; b < 256; ++b) {
     Record r;
@@ -1088,6 +1092,18 @@ TEST(AuditFormat, RecordFieldsAreEscapedAsNlohmannDoes) {
   r.object = "bad \xff\xfe utf-8";
   r.reason = "tab\there \"quoted\" back\\slash";
   r.destination = "upload.example.co.jp";
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
+  // labels and extra: every JSON type, nesting, keys that need escaping.
+  r.labels = {{"types", {{"jp.my_number", 3}, {"jp.phone", 0}}},
+              {"individuals", 50},
+              {"max_confidence", "high"}};
+  r.extra = nlohmann::json::parse(
+      R"({"b":[1,-2,18446744073709551615,-9223372036854775808,1.5,0.1,1e300,true,false,null,[],{}],)"
+      R"("氏名":"山田","q\"k":"a\\b\u0001","empty":"","nested":{"x":{"y":[{"z":"é"}]}},"f":-0.0})");
+  r.extra["bad"] = std::string("\xc3\x28 broken");
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
+  r.labels = nlohmann::json::object();
+  r.extra = nlohmann::json::array();
   EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
 }
 

@@ -24,6 +24,10 @@ constexpr int kMaxLabelDepth = 32;
 #define MAMORI_AUDIT_MAX_SYNCS 2
 #endif
 constexpr int kMaxSyncsInFlight = MAMORI_AUDIT_MAX_SYNCS;
+#ifndef MAMORI_AUDIT_COMMIT_THREADS
+#define MAMORI_AUDIT_COMMIT_THREADS 1
+#endif
+constexpr int kCommitThreads = MAMORI_AUDIT_COMMIT_THREADS;
 
 int Depth(const nlohmann::json& j, int limit) {
   if (limit < 0) return 0;
@@ -496,7 +500,7 @@ void Log::AppendAsync(Record record, AppendCallback done) {
   d.async_queue.push_back(std::move(e));
   if (d.committers.empty()) {
     Impl* raw = &d;
-    for (int i = 0; i < kMaxSyncsInFlight; ++i)
+    for (int i = 0; i < kCommitThreads; ++i)
       d.committers.emplace_back([raw] { raw->CommitLoop(); });
   }
   d.committer_cv.notify_one();
