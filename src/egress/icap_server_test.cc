@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace mamori::egress {
@@ -615,6 +617,27 @@ TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
   EXPECT_EQ(server_->stats().allowed, 1u);
+}
+
+// Event IDs come from a per-thread pool of random bytes: each ID is fresh,
+// 10 Crockford base32 characters, across pool refills and threads.
+TEST(EgressEventId, UniqueAcrossRefillsAndThreads) {
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {  // 20 KB of random bytes: several refills
+        std::string id = RandomEventId();
+        ASSERT_EQ(id.size(), 10u);
+        ASSERT_EQ(id.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos)
+            << id;
+        std::lock_guard<std::mutex> l(mu);
+        ids.insert(id);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ids.size(), 6000u);
 }
 
 // Content-Encoding that cannot be decoded cannot be inspected: blocked.
