@@ -63,9 +63,17 @@ constexpr size_t kReadSize = 256 * 1024;
 class Conn {
  public:
   Conn(tcp::socket sock, int64_t idle_seconds)
-      : sock_(std::move(sock)), timer_(sock_.get_executor()), idle_(idle_seconds) {
+      : sock_(std::move(sock)),
+        timer_(sock_.get_executor()),
+        idle_(std::chrono::seconds(std::max<int64_t>(1, idle_seconds))),
+        watch_(std::make_shared<Watch>()) {
     buf_.resize(kReadSize * 2);
+    watch_->last = std::chrono::steady_clock::now();
+    ArmFor(idle_);
   }
+  ~Conn() { watch_->closed = true; }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
 
   std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
   void Consume(size_t n) {
@@ -83,11 +91,11 @@ class Conn {
       }
       if (buf_.size() - end_ < kReadSize / 4) buf_.resize(buf_.size() * 2);
     }
-    Arm();
+    BeginIo();
     boost::system::error_code ec;
     size_t n = co_await sock_.async_read_some(net::buffer(buf_.data() + end_, buf_.size() - end_),
                                               net::redirect_error(use_awaitable, ec));
-    timer_.cancel();
+    EndIo();
     if (ec || n == 0) {
       if (getenv("MAMORI_ICAP_DEBUG")) LogLine("read ended: " + ec.message());
       co_return false;
@@ -106,15 +114,17 @@ class Conn {
   }
 
   awaitable<bool> Write(std::string_view out) {
-    Arm();
+    BeginIo();
     boost::system::error_code ec;
     co_await net::async_write(sock_, net::buffer(out.data(), out.size()),
                               net::redirect_error(use_awaitable, ec));
-    timer_.cancel();
+    EndIo();
     co_return !ec;
   }
 
   void Close() {
+    watch_->closed = true;
+    timer_.cancel();
     boost::system::error_code ec;
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
@@ -122,18 +132,38 @@ class Conn {
   tcp::socket& socket() { return sock_; }
 
  private:
-  void Arm() {
-    timer_.expires_after(std::chrono::seconds(idle_));
-    timer_.async_wait([s = &sock_](const boost::system::error_code& ec) {
-      if (!ec) {
-        boost::system::error_code ignored;
-        s->cancel(ignored);
-      }
+  // The idle timeout ends a read or write that waited idle_ without
+  // progress. The timer is armed once and not on every read and write (each
+  // re-arm cancels a wait, one more handler through the strand per I/O):
+  // I/O only notes the time, and the timer, when it fires, sleeps again for
+  // what is left, or cancels the socket's operation.
+  struct Watch {
+    bool closed = false;  // the Conn is gone or closed: touch nothing
+    bool in_io = false;
+    std::chrono::steady_clock::time_point last;
+  };
+  void BeginIo() {
+    watch_->in_io = true;
+    watch_->last = std::chrono::steady_clock::now();
+  }
+  void EndIo() { watch_->in_io = false; }
+  void ArmFor(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
+    // Runs on the connection's strand, like the session; `w` tells whether
+    // this Conn still exists.
+    timer_.async_wait([this, w = watch_](const boost::system::error_code& ec) {
+      if (ec || w->closed) return;
+      auto waited = std::chrono::steady_clock::now() - w->last;
+      if (!w->in_io || waited < idle_) return ArmFor(w->in_io ? idle_ - waited : idle_);
+      boost::system::error_code ignored;
+      sock_.cancel(ignored);  // the pending read or write ends with an error
+      ArmFor(idle_);
     });
   }
   tcp::socket sock_;
   net::steady_timer timer_;
-  int64_t idle_;
+  const std::chrono::steady_clock::duration idle_;
+  std::shared_ptr<Watch> watch_;
   std::vector<char> buf_;
   size_t begin_ = 0, end_ = 0;
 };

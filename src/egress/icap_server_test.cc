@@ -619,6 +619,43 @@ TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
   EXPECT_EQ(server_->stats().allowed, 1u);
 }
 
+// The idle timeout closes a connection that sends nothing, and leaves one
+// alone that keeps sending (the timer is armed once, not per read).
+TEST(EgressIcapIdle, SilentConnectionClosedBusyOneKept) {
+  std::string dir = ::testing::TempDir() + "egress_idle_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir + "/p.yaml") << "settings: {idle_timeout: 1s, preview_bytes: 1024}\n"
+                                      "categories:\n  unknown: {uploads: inspect}\n";
+  }
+  auto store = PolicyStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  FakeFactory factory;
+  MemoryAuditSink audit;
+  ServerOptions o;
+  o.port = 0;
+  o.policies = store->get();
+  o.inspectors = &factory;
+  o.audit = &audit;
+  o.spool_dir = dir;
+  o.policy_poll_ms = 0;
+  auto server = IcapServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Client silent((*server)->port());
+  Client busy((*server)->port());
+  ASSERT_TRUE(silent.connected() && busy.connected());
+  // Busy: a request every 400 ms for 2.4 s, twice the idle timeout in all.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(busy.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+    EXPECT_EQ(busy.Read().status_line, "ICAP/1.0 204 No Content") << "request " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  // Silent: closed by the server by now (recv would time out after 10 s).
+  EXPECT_TRUE(silent.AtEof());
+  (*server)->Stop();
+  std::filesystem::remove_all(dir);
+}
+
 // Event IDs come from a per-thread pool of random bytes: each ID is fresh,
 // 10 Crockford base32 characters, across pool refills and threads.
 TEST(EgressEventId, UniqueAcrossRefillsAndThreads) {
