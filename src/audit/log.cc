@@ -82,8 +82,9 @@ class Log::Impl {
   bool truncated_after_failure = false;
   bool closed = false;
   // AppendAsync: entries waiting for durability, in ticket order, and the
-  // commit threads that deliver them (kMaxSyncsInFlight of them, so that one
-  // batch is written while the previous one syncs).
+  // commit thread(s) that write, sync and deliver them. One by default: a
+  // second overlapped syncs but cost more context switches than it saved
+  // behind Squid (docs/audit.md).
   struct AsyncEntry {
     uint64_t ticket = 0;  // the record's, or the checkpoint's chained after it
     uint64_t seq = 0;
@@ -167,8 +168,8 @@ class Log::Impl {
     return fields;
   }
 
-  // Chains a record into the pending batch; returns its seq and ticket, and
-  // whether a checkpoint is due after it. mu held.
+  // Chains a record into the pending batch; returns its seq, and its ticket
+  // in *ticket. mu held.
   uint64_t QueueRecordLocked(int64_t time_micros, const std::string& fields, uint64_t* ticket) {
     uint64_t seq = next_seq++;
     std::string body = internal::RecordBody(seq, last_hash, time_micros, fields);
