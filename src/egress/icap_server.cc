@@ -825,11 +825,11 @@ class IcapServer::Impl {
     co_return true;
   }
 
+  // Under wait_mu_, so that Stop() cannot see zero, return and free this
+  // object while the commit thread is still between decrement and notify.
   void AuditDone() {
-    if (--audits_in_flight_ == 0) {
-      std::lock_guard<std::mutex> l(wait_mu_);
-      audits_cv_.notify_all();
-    }
+    std::lock_guard<std::mutex> l(wait_mu_);
+    if (--audits_in_flight_ == 0) audits_cv_.notify_all();
   }
 
   void Alert(const Exchange& ex, const Verdict& v, const std::string& event_id,

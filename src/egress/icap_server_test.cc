@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -617,6 +619,116 @@ TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
   EXPECT_EQ(server_->stats().allowed, 1u);
+}
+
+// Holds every Sync until Release(), so a test can stop the server while an
+// audit commit is in flight.
+class GatedEnv : public audit::Env {
+ public:
+  explicit GatedEnv(audit::Env* base) : base_(base) {}
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool WaitSyncStarted() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ > 0; });
+  }
+  Result<std::unique_ptr<audit::SequentialFile>> NewSequentialFile(
+      const std::string& path) override {
+    return base_->NewSequentialFile(path);
+  }
+  Result<std::unique_ptr<audit::WritableFile>> NewAppendableFile(const std::string& path,
+                                                                 int mode) override {
+    ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
+    return std::unique_ptr<audit::WritableFile>(std::make_unique<File>(std::move(f), this));
+  }
+  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
+
+ private:
+  class File : public audit::WritableFile {
+   public:
+    File(std::unique_ptr<audit::WritableFile> f, GatedEnv* env) : f_(std::move(f)), env_(env) {}
+    Status Append(std::string_view data) override { return f_->Append(data); }
+    Status Sync() override {
+      {
+        std::unique_lock<std::mutex> l(env_->mu_);
+        ++env_->started_;
+        env_->cv_.notify_all();
+        env_->cv_.wait(l, [&] { return env_->open_; });
+      }
+      return f_->Sync();
+    }
+    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    std::unique_ptr<audit::WritableFile> f_;
+    GatedEnv* env_;
+  };
+  audit::Env* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int started_ = 0;
+};
+
+// Stop() while a decision's audit record is still being committed: the
+// answer is not sent before the record is durable, Stop() waits for the
+// commit instead of freeing what the commit thread will touch, and the
+// record is in the log afterwards.
+TEST(EgressIcapStop, StopWaitsForAnAuditCommitInFlight) {
+  std::string dir = ::testing::TempDir() + "egress_stop_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/p.yaml") << kPolicy; }
+  auto store = PolicyStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto pub = audit::GenerateKeyPair(dir + "/keys");
+  ASSERT_TRUE(pub.ok()) << pub.status().ToString();
+  GatedEnv env(audit::Env::Default());
+  audit::LogOptions lo;
+  lo.path = dir + "/audit.log";
+  lo.signing_key_path = dir + "/keys/" + audit::kSigningKeyFile;
+  lo.env = &env;
+  auto sink = OpenAuditLog(lo);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  FakeFactory factory;
+  ServerOptions o;
+  o.port = 0;
+  o.policies = store->get();
+  o.inspectors = &factory;
+  o.audit = sink->get();
+  o.spool_dir = dir;
+  o.policy_poll_ms = 0;
+  auto server = IcapServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Client c((*server)->port());
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+  ASSERT_TRUE(env.WaitSyncStarted());
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    (*server)->Stop();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(stopped) << "Stop() returned while an audit commit was in flight";
+  env.Release();
+  stopper.join();
+  EXPECT_TRUE(stopped);
+  // The server stopped before it could answer (its connections close with
+  // it): no answer was sent.
+  server->reset();
+  EXPECT_FALSE(c.Read().ok);
+  sink->reset();
+  audit::VerifyOptions v;
+  v.log_path = lo.path;
+  v.public_key = *pub;
+  auto rep = audit::Verify(v);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->ok()) << rep->ToString();
+  EXPECT_EQ(rep->records, 1u);
+  std::filesystem::remove_all(dir);
 }
 
 // The idle timeout closes a connection that sends nothing, and leaves one
