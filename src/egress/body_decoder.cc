@@ -74,8 +74,28 @@ class UrlencodedSink : public ContentSink {
     char* o = out_.data();
     const char* p = text.data();
     const char* const end = p + text.size();
+    // The state lives in locals: stores through `o` (a char*) may alias any
+    // member, which made the compiler reload members after every byte.
+    int pct = pct_, hi = hi_;
+    char first = first_;
     while (p < end) {
-      if (pct_ == 0) {
+      // Hot loop: no escape pending and three bytes left for a whole "%XX".
+      if (pct == 0) {
+        while (end - p >= 3) {
+          const unsigned char c = static_cast<unsigned char>(*p);
+          if (c != '%') {
+            *o++ = kPlain[c];
+            ++p;
+            continue;
+          }
+          int h = Hex(p[1]), l = Hex(p[2]);
+          if ((h | l) < 0) break;  // not a whole escape: the general path below
+          *o++ = static_cast<char>(h * 16 + l);
+          p += 3;
+        }
+        if (p == end) break;
+      }
+      if (pct == 0) {
         const unsigned char c = static_cast<unsigned char>(*p);
         if (c != '%') {
           *o++ = kPlain[c];
@@ -84,14 +104,14 @@ class UrlencodedSink : public ContentSink {
         }
         // A whole "%XX" in this piece (Japanese text is nearly all escapes).
         if (end - p >= 3) {
-          int hi = Hex(p[1]), lo = Hex(p[2]);
-          if ((hi | lo) >= 0) {
-            *o++ = static_cast<char>(hi * 16 + lo);
+          int h = Hex(p[1]), l = Hex(p[2]);
+          if ((h | l) >= 0) {
+            *o++ = static_cast<char>(h * 16 + l);
             p += 3;
             continue;
           }
         }
-        pct_ = 1;
+        pct = 1;
         ++p;
         continue;
       }
@@ -99,24 +119,27 @@ class UrlencodedSink : public ContentSink {
       int v = Hex(c);
       if (v < 0) {  // not an escape after all; pass through
         *o++ = '%';
-        if (pct_ == 2) *o++ = first_;
-        pct_ = 0;
+        if (pct == 2) *o++ = first;
+        pct = 0;
         if (c == '%') {
-          pct_ = 1;
+          pct = 1;
         } else {
           *o++ = kPlain[static_cast<unsigned char>(c)];
         }
         continue;
       }
-      if (pct_ == 1) {
-        first_ = c;
-        hi_ = v;
-        pct_ = 2;
+      if (pct == 1) {
+        first = c;
+        hi = v;
+        pct = 2;
       } else {
-        *o++ = static_cast<char>(hi_ * 16 + v);
-        pct_ = 0;
+        *o++ = static_cast<char>(hi * 16 + v);
+        pct = 0;
       }
     }
+    pct_ = pct;
+    hi_ = hi;
+    first_ = first;
     out_.resize(static_cast<size_t>(o - out_.data()));
     return next_->Text(out_);
   }
