@@ -175,6 +175,19 @@ class Log {
   // FailedPrecondition (log failed earlier or closed).
   Result<uint64_t> Append(Record record);
 
+  // Append without blocking the caller: the record is chained and queued at
+  // once, and `done` gets what Append would have returned once the record is
+  // durable (or the log failed). `done` runs on one of the log's commit
+  // threads (started on first use), or inside AppendAsync itself when the
+  // record is refused before it is queued (too big, too deep, log failed or
+  // closing). Concurrent async and blocking appends share fdatasyncs, so an
+  // event loop can keep many decisions in one commit without a thread each.
+  // `done` must be quick and must not call into this Log. Close() delivers
+  // every pending `done` before it returns. Use it to answer a request only
+  // after its record is durable, without holding an I/O thread meanwhile.
+  using AppendCallback = std::function<void(Result<uint64_t>)>;
+  void AppendAsync(Record record, AppendCallback done);
+
   // Chains a signed (Ed25519) checkpoint over the current head and makes it
   // durable. A no-op if nothing was appended since the last checkpoint.
   Status Checkpoint();

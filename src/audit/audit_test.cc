@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -737,6 +739,231 @@ TEST_F(AuditTest, ConcurrentAppendsShareSyncsAndVerify) {
                                   (rep.ends_with_checkpoint && (kThreads * kPer) % 100 ? 1 : 0)));
 }
 
+// ---------------------------------------------------------------- AppendAsync
+
+// Holds every Sync until Release(), so a test can look at the log while a
+// commit is in flight.
+class GatedEnv : public Env {
+ public:
+  explicit GatedEnv(Env* base) : base_(base) {}
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Waits until `n` syncs have started (entered Sync).
+  bool WaitSyncsStarted(uint64_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ >= n; });
+  }
+  uint64_t started() {
+    std::lock_guard<std::mutex> l(mu_);
+    return started_;
+  }
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
+    return base_->NewSequentialFile(path);
+  }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
+                                                          int mode) override {
+    ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
+    return std::unique_ptr<WritableFile>(std::make_unique<File>(std::move(f), this));
+  }
+  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(std::unique_ptr<WritableFile> f, GatedEnv* env) : f_(std::move(f)), env_(env) {}
+    Status Append(std::string_view data) override { return f_->Append(data); }
+    Status Sync() override {
+      {
+        std::unique_lock<std::mutex> l(env_->mu_);
+        ++env_->started_;
+        env_->cv_.notify_all();
+        env_->cv_.wait(l, [&] { return env_->open_; });
+      }
+      return f_->Sync();
+    }
+    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    std::unique_ptr<WritableFile> f_;
+    GatedEnv* env_;
+  };
+  Env* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  uint64_t started_ = 0;
+};
+
+// Collects AppendAsync results.
+struct Results {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<uint64_t>> got;
+  Log::AppendCallback Callback() {
+    return [this](Result<uint64_t> r) {
+      std::lock_guard<std::mutex> l(mu);
+      got.push_back(std::move(r));
+      cv.notify_all();
+    };
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> l(mu);
+    return got.size();
+  }
+  bool WaitFor(size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(30), [&] { return got.size() >= n; });
+  }
+};
+
+TEST_F(AuditTest, AppendAsyncAnswersOnlyOnceDurableAndSharesSyncs) {
+  GatedEnv env(Env::Default());
+  auto opts = Options();
+  opts.env = &env;
+  opts.checkpoint_every_records = 1000;
+  auto log = Log::Open(opts).value();
+  Results res;
+  log->AppendAsync(Rec("first"), res.Callback());  // returns at once: the sync is held
+  ASSERT_TRUE(env.WaitSyncsStarted(1));
+  for (int i = 0; i < 20; ++i) log->AppendAsync(Rec("u" + std::to_string(i)), res.Callback());
+  // The batch behind the first one may start the second sync slot; give it
+  // the chance, then check that nothing was acknowledged while no sync ended.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(res.size(), 0u) << "acknowledged before any fdatasync finished";
+  EXPECT_LE(env.started(), 2u);
+  env.Release();
+  ASSERT_TRUE(res.WaitFor(21));
+  std::set<uint64_t> seqs;
+  for (const auto& r : res.got) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    seqs.insert(*r);
+  }
+  EXPECT_EQ(seqs.size(), 21u);
+  EXPECT_EQ(*seqs.begin(), 1u);
+  EXPECT_EQ(*seqs.rbegin(), 21u);
+  // 21 records: the first sync, possibly one started while it was held, and
+  // one for everything that queued behind them.
+  EXPECT_LE(env.started(), 3u);
+  ASSERT_TRUE(log->Close().ok());
+  auto rep = DoVerify();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 21u);
+}
+
+TEST_F(AuditTest, AppendAsyncFailsClosedOnSyncError) {
+  FaultInjectionEnv env(Env::Default());
+  auto opts = Options();
+  opts.env = &env;
+  auto log = Log::Open(opts).value();
+  Results ok;
+  log->AppendAsync(Rec("a"), ok.Callback());
+  ASSERT_TRUE(ok.WaitFor(1));
+  ASSERT_TRUE(ok.got[0].ok());
+  env.FailSyncs(EIO);
+  Results res;
+  for (int i = 0; i < 5; ++i) log->AppendAsync(Rec("b"), res.Callback());
+  ASSERT_TRUE(res.WaitFor(5));
+  for (const auto& r : res.got) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+    EXPECT_THAT(r.status().message(), HasSubstr("Input/output error"));
+  }
+  env.Heal();
+  // A failed log refuses at once (the callback runs inside AppendAsync).
+  Results later;
+  log->AppendAsync(Rec("c"), later.Callback());
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_FALSE(later.got[0].ok());
+  EXPECT_FALSE(log->Close().ok());
+  log.reset();
+  auto rep = DoVerify();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 1u) << "only the acknowledged record may remain";
+}
+
+TEST_F(AuditTest, AppendAsyncRefusesOversizedRecordsInline) {
+  auto opts = Options();
+  opts.max_record_bytes = 1024;
+  auto log = Log::Open(opts).value();
+  Record big = Rec("a");
+  big.extra = {{"blob", std::string(4096, 'x')}};
+  Results res;
+  log->AppendAsync(std::move(big), res.Callback());
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res.got[0].status().code(), StatusCode::kResourceExhausted);
+  log->AppendAsync(Rec("a"), res.Callback());
+  ASSERT_TRUE(res.WaitFor(2));
+  EXPECT_EQ(res.got[1].value(), 1u);
+}
+
+TEST_F(AuditTest, CloseDeliversPendingAsyncAppendsAndThenRefuses) {
+  auto log = Log::Open(Options()).value();
+  Results res;
+  for (int i = 0; i < 50; ++i) log->AppendAsync(Rec("a"), res.Callback());
+  ASSERT_TRUE(log->Close().ok());
+  EXPECT_EQ(res.size(), 50u) << "Close() must deliver every pending callback";
+  for (const auto& r : res.got) EXPECT_TRUE(r.ok()) << r.status().ToString();
+  log->AppendAsync(Rec("late"), res.Callback());
+  ASSERT_EQ(res.size(), 51u);
+  EXPECT_EQ(res.got[50].status().code(), StatusCode::kFailedPrecondition);
+  auto rep = DoVerify();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 50u);
+  EXPECT_TRUE(rep.ends_with_checkpoint);
+}
+
+TEST_F(AuditTest, AsyncAndBlockingAppendsWithCheckpointCopiesVerify) {
+  auto opts = Options();
+  opts.checkpoint_every_records = 50;
+  opts.checkpoint_copy_path = (dir_ / "anchor").string();
+  auto log = Log::Open(opts).value();
+  constexpr int kAsyncThreads = 4, kBlockingThreads = 2, kPer = 150;
+  Results res;
+  std::vector<uint64_t> blocking_seqs;
+  std::mutex bmu;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kAsyncThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) log->AppendAsync(Rec("a" + std::to_string(t)), res.Callback());
+    });
+  for (int t = 0; t < kBlockingThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        auto r = log->Append(Rec("b" + std::to_string(t)));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        std::lock_guard<std::mutex> l(bmu);
+        blocking_seqs.push_back(*r);
+      }
+    });
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(res.WaitFor(kAsyncThreads * kPer));
+  std::set<uint64_t> all(blocking_seqs.begin(), blocking_seqs.end());
+  for (const auto& r : res.got) {
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    all.insert(*r);
+  }
+  constexpr uint64_t kTotal = (kAsyncThreads + kBlockingThreads) * kPer;
+  EXPECT_EQ(all.size(), kTotal);
+  EXPECT_EQ(*all.rbegin(), kTotal);
+  Head head = log->head();
+  EXPECT_EQ(head.seq, kTotal);
+  ASSERT_TRUE(log->Close().ok());
+  VerifyOptions v;
+  v.log_path = path_;
+  v.public_key = pub_;
+  v.head = head;
+  v.anchor_checkpoint = Slurp(opts.checkpoint_copy_path);
+  auto rep = Verify(v);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->ok()) << rep->ToString();
+  EXPECT_EQ(rep->records, kTotal);
+  EXPECT_GE(rep->checkpoints, kTotal / 50);
+}
+
 // ---------------------------------------------------------------- keys, heads, export
 
 TEST_F(AuditTest, KeysRefuseLoosePermissionsAndOverwrite) {
@@ -832,6 +1059,52 @@ TEST(AuditExport, SyslogRfc5424WithEscapedStructuredData) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
   sr.record.result = "allow";
   EXPECT_EQ(ToSyslogLine(sr, "").rfind("<110>1 ", 0), 0u);
+}
+
+// The record's string fields are written by a fast path when they need no
+// escaping; every byte value must still come out as nlohmann writes it.
+TEST(AuditFormat, RecordFieldsAreEscapedAsNlohmannDoes) {
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto reference = [&](const Record& r) {
+    auto str = [](const std::string& v) {
+      return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    return ",\"component\":" + str(r.component) + ",\"event_id\":" + str(r.event_id) +
+           ",\"user\":" + str(r.user) + ",\"device\":" + str(r.device) +
+           ",\"source_ip\":" + str(r.source_ip) + ",\"org\":" + str(r.org) +
+           ",\"action\":" + str(r.action) + ",\"object\":" + str(r.object) +
+           ",\"destination\":" + str(r.destination) + ",\"bytes\":" + std::to_string(r.bytes) +
+           ",\"result\":" + str(r.result) + ",\"reason\":" + str(r.reason) +
+           ",\"labels\":" + (r.labels.is_null() ? std::string("{}") : dump(r.labels)) +
+           ",\"extra\":" + (r.extra.is_null() ? std::string("{}") : dump(r.extra));
+  };
+  for (int b = 0; b < 256; ++b) {
+    Record r;
+    r.user = std::string("a") + static_cast<char>(b) + "z";
+    r.destination = std::string(1, static_cast<char>(b));
+    r.component = "egress";
+    EXPECT_EQ(internal::SerializeRecordFields(r), reference(r)) << "byte " << b;
+  }
+  Record r;
+  r.user = "山田 太郎";
+  r.object = "bad \xff\xfe utf-8";
+  r.reason = "tab\there \"quoted\" back\\slash";
+  r.destination = "upload.example.co.jp";
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
+  // labels and extra: every JSON type, nesting, keys that need escaping.
+  r.labels = {{"types", {{"jp.my_number", 3}, {"jp.phone", 0}}},
+              {"individuals", 50},
+              {"max_confidence", "high"}};
+  r.extra = nlohmann::json::parse(
+      R"({"b":[1,-2,18446744073709551615,-9223372036854775808,1.5,0.1,1e300,true,false,null,[],{}],)"
+      R"("氏名":"山田","q\"k":"a\\b\u0001","empty":"","nested":{"x":{"y":[{"z":"é"}]}},"f":-0.0})");
+  r.extra["bad"] = std::string("\xc3\x28 broken");
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
+  r.labels = nlohmann::json::object();
+  r.extra = nlohmann::json::array();
+  EXPECT_EQ(internal::SerializeRecordFields(r), reference(r));
 }
 
 TEST(AuditFormat, ParserRejectsGarbageWithoutCrashing) {

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -110,21 +111,92 @@ std::string HashBody(std::string_view body) {
   return ToHex(std::string_view(reinterpret_cast<const char*>(out), sizeof out));
 }
 
+namespace {
+
+// Appends v exactly as v.dump(-1, ' ', false, replace) would. Strings that
+// need no escaping (printable ASCII without '"' or '\\'), integers, booleans,
+// null, objects and arrays are written directly; anything else (a string to
+// escape, a float) by nlohmann, one value at a time. A serializer per value
+// was most of an egress record's instructions.
+void AppendJsonString(std::string& s, const std::string& v) {
+  bool plain = std::all_of(v.begin(), v.end(),
+                           [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    s += nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  s += '"';
+  s += v;
+  s += '"';
+}
+
+void AppendJson(std::string& s, const nlohmann::json& v) {
+  using T = nlohmann::json::value_t;
+  switch (v.type()) {
+    case T::object: {
+      s += '{';
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!first) s += ',';
+        first = false;
+        AppendJsonString(s, it.key());
+        s += ':';
+        AppendJson(s, it.value());
+      }
+      s += '}';
+      return;
+    }
+    case T::array: {
+      s += '[';
+      bool first = true;
+      for (const auto& e : v) {
+        if (!first) s += ',';
+        first = false;
+        AppendJson(s, e);
+      }
+      s += ']';
+      return;
+    }
+    case T::string:
+      AppendJsonString(s, v.get_ref<const std::string&>());
+      return;
+    case T::boolean:
+      s += v.get<bool>() ? "true" : "false";
+      return;
+    case T::null:
+      s += "null";
+      return;
+    case T::number_integer:
+      s += std::to_string(v.get<int64_t>());
+      return;
+    case T::number_unsigned:
+      s += std::to_string(v.get<uint64_t>());
+      return;
+    default:
+      s += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
 std::string SerializeRecordFields(const Record& r) {
   std::string s;
-  s.reserve(256);
+  s.reserve(512);
   auto add_string = [&s](const char* name, const std::string& v) {
     s += ",\"";
     s += name;
     s += "\":";
-    s += nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    AppendJsonString(s, v);
   };
   auto add_json = [&s](const char* name, const nlohmann::json& v) {
     s += ",\"";
     s += name;
     s += "\":";
-    s += v.is_null() ? std::string("{}")
-                     : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (v.is_null()) {
+      s += "{}";
+    } else {
+      AppendJson(s, v);
+    }
   };
   add_string("component", r.component);
   add_string("event_id", r.event_id);

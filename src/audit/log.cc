@@ -1,6 +1,7 @@
 // Log: appending with a hash chain, group commit and signed checkpoints.
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,10 @@ constexpr int kMaxLabelDepth = 32;
 #define MAMORI_AUDIT_MAX_SYNCS 2
 #endif
 constexpr int kMaxSyncsInFlight = MAMORI_AUDIT_MAX_SYNCS;
+#ifndef MAMORI_AUDIT_COMMIT_THREADS
+#define MAMORI_AUDIT_COMMIT_THREADS 1
+#endif
+constexpr int kCommitThreads = MAMORI_AUDIT_COMMIT_THREADS;
 
 int Depth(const nlohmann::json& j, int limit) {
   if (limit < 0) return 0;
@@ -76,6 +81,112 @@ class Log::Impl {
   Status failed;
   bool truncated_after_failure = false;
   bool closed = false;
+  // AppendAsync: entries waiting for durability, in ticket order, and the
+  // commit thread(s) that write, sync and deliver them. One by default: a
+  // second overlapped syncs but cost more context switches than it saved
+  // behind Squid (docs/audit.md).
+  struct AsyncEntry {
+    uint64_t ticket = 0;  // the record's, or the checkpoint's chained after it
+    uint64_t seq = 0;
+    bool copy_pending = false;  // a checkpoint still to copy to checkpoint_copy_path
+    bool copy_claimed = false;
+    std::string checkpoint_line;
+    AppendCallback done;
+  };
+  std::deque<AsyncEntry> async_queue;
+  uint64_t async_claimed = 0;  // highest ticket a commit thread waits for
+  std::vector<std::thread> committers;
+  std::condition_variable committer_cv;
+  bool stop_committers = false;  // Close() started: AppendAsync refuses
+
+  void CommitLoop() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (true) {
+      if (async_queue.empty() || async_queue.back().ticket <= async_claimed) {
+        // What is queued is claimed by the other thread, which delivers it.
+        if (stop_committers) return;
+        committer_cv.wait(lock);
+        continue;
+      }
+      const uint64_t target = async_queue.back().ticket;
+      async_claimed = target;
+      std::vector<std::pair<uint64_t, std::string>> copies;
+      for (auto& e : async_queue) {
+        if (e.ticket > target) break;
+        if (e.copy_pending && !e.copy_claimed) {
+          e.copy_claimed = true;
+          copies.emplace_back(e.ticket, e.checkpoint_line);
+        }
+      }
+      Status st;
+      for (const auto& [ticket, line] : copies) {
+        st = CheckpointDurable(lock, ticket, line);
+        if (!st.ok()) break;
+        for (auto& e : async_queue)
+          if (e.ticket == ticket) e.copy_pending = false;
+      }
+      if (st.ok()) (void)WaitDurable(lock, target);  // an error is in `failed`
+      DeliverLocked(lock);
+    }
+  }
+
+  // Calls `done` for every queued entry that is durable (in order), or for
+  // all of them with the error once the log failed. mu held via lock; it is
+  // released while the callbacks run.
+  void DeliverLocked(std::unique_lock<std::mutex>& lock) {
+    std::vector<std::pair<AppendCallback, Result<uint64_t>>> ready;
+    while (!async_queue.empty()) {
+      AsyncEntry& e = async_queue.front();
+      if (e.ticket <= durable.ticket && !e.copy_pending) {
+        ready.emplace_back(std::move(e.done), e.seq);
+      } else if (!failed.ok()) {
+        ready.emplace_back(std::move(e.done), failed);
+      } else {
+        break;
+      }
+      async_queue.pop_front();
+    }
+    if (ready.empty()) return;
+    lock.unlock();
+    for (auto& [done, result] : ready) done(std::move(result));
+    lock.lock();
+  }
+
+  // Checks and serialises a record for the chain (no lock needed).
+  Result<std::string> RecordFields(Record& record) {
+    if (record.time_micros == 0) record.time_micros = opts.clock->NowMicros();
+    if (record.event_id.empty()) record.event_id = NewEventId();
+    if (Depth(record.labels, kMaxLabelDepth) > kMaxLabelDepth ||
+        Depth(record.extra, kMaxLabelDepth) > kMaxLabelDepth)
+      return InvalidArgument("audit record labels/extra nest deeper than " +
+                             std::to_string(kMaxLabelDepth) + " levels");
+    std::string fields = internal::SerializeRecordFields(record);
+    if (fields.size() + 200 > opts.max_record_bytes)
+      return ResourceExhausted(
+          "audit record of " + std::to_string(fields.size()) + " bytes is over the budget of " +
+          std::to_string(opts.max_record_bytes) + "; put less into labels/extra");
+    return fields;
+  }
+
+  // Chains a record into the pending batch; returns its seq, and its ticket
+  // in *ticket. mu held.
+  uint64_t QueueRecordLocked(int64_t time_micros, const std::string& fields, uint64_t* ticket) {
+    uint64_t seq = next_seq++;
+    std::string body = internal::RecordBody(seq, last_hash, time_micros, fields);
+    std::string hash;
+    pending += internal::MakeLine(body, &hash);
+    last_hash = hash;
+    pending_last_seq = seq;
+    pending_last_record_hash = hash;
+    *ticket = pending_last_ticket = next_ticket++;
+    ++records_since_checkpoint;
+    return seq;
+  }
+  bool CheckpointDueLocked() const {
+    return records_since_checkpoint >= opts.checkpoint_every_records ||
+           opts.clock->NowMicros() - last_checkpoint_micros >= opts.checkpoint_every_micros;
+  }
+
   // Background checkpoints for quiet periods.
   std::thread ticker;
   std::condition_variable ticker_cv;
@@ -347,32 +458,13 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
 
 Result<uint64_t> Log::Append(Record record) {
   Impl& d = *impl_;
-  if (record.time_micros == 0) record.time_micros = d.opts.clock->NowMicros();
-  if (record.event_id.empty()) record.event_id = NewEventId();
-  if (Depth(record.labels, kMaxLabelDepth) > kMaxLabelDepth ||
-      Depth(record.extra, kMaxLabelDepth) > kMaxLabelDepth)
-    return InvalidArgument("audit record labels/extra nest deeper than " +
-                           std::to_string(kMaxLabelDepth) + " levels");
-  std::string fields = internal::SerializeRecordFields(record);
-  if (fields.size() + 200 > d.opts.max_record_bytes)
-    return ResourceExhausted(
-        "audit record of " + std::to_string(fields.size()) + " bytes is over the budget of " +
-        std::to_string(d.opts.max_record_bytes) + "; put less into labels/extra");
-
+  ASSIGN_OR_RETURN(std::string fields, d.RecordFields(record));
   std::unique_lock<std::mutex> lock(d.mu);
   if (!d.failed.ok()) return d.failed;
   if (d.closed) return FailedPrecondition("audit log " + d.opts.path + " is closed");
-  uint64_t seq = d.next_seq++;
-  std::string body = internal::RecordBody(seq, d.last_hash, record.time_micros, fields);
-  std::string hash;
-  d.pending += internal::MakeLine(body, &hash);
-  d.last_hash = hash;
-  d.pending_last_seq = seq;
-  d.pending_last_record_hash = hash;
-  uint64_t ticket = d.pending_last_ticket = d.next_ticket++;
-  ++d.records_since_checkpoint;
-  if (d.records_since_checkpoint >= d.opts.checkpoint_every_records ||
-      d.opts.clock->NowMicros() - d.last_checkpoint_micros >= d.opts.checkpoint_every_micros) {
+  uint64_t ticket = 0;
+  uint64_t seq = d.QueueRecordLocked(record.time_micros, fields, &ticket);
+  if (d.CheckpointDueLocked()) {
     std::string line;
     ticket = d.QueueCheckpointLocked(&line);
     Status st = d.CheckpointDurable(lock, ticket, line);
@@ -382,6 +474,37 @@ Result<uint64_t> Log::Append(Record record) {
   Status st = d.WaitDurable(lock, ticket);
   if (!st.ok()) return st;
   return seq;
+}
+
+void Log::AppendAsync(Record record, AppendCallback done) {
+  Impl& d = *impl_;
+  auto fields = d.RecordFields(record);
+  if (!fields.ok()) return done(fields.status());
+  std::unique_lock<std::mutex> lock(d.mu);
+  Status refused;
+  if (!d.failed.ok()) {
+    refused = d.failed;
+  } else if (d.closed || d.stop_committers) {
+    refused = FailedPrecondition("audit log " + d.opts.path + " is closed");
+  }
+  if (!refused.ok()) {
+    lock.unlock();
+    return done(refused);
+  }
+  Impl::AsyncEntry e;
+  e.seq = d.QueueRecordLocked(record.time_micros, *fields, &e.ticket);
+  e.done = std::move(done);
+  if (d.CheckpointDueLocked()) {
+    e.ticket = d.QueueCheckpointLocked(&e.checkpoint_line);
+    e.copy_pending = !d.opts.checkpoint_copy_path.empty();
+  }
+  d.async_queue.push_back(std::move(e));
+  if (d.committers.empty()) {
+    Impl* raw = &d;
+    for (int i = 0; i < kCommitThreads; ++i)
+      d.committers.emplace_back([raw] { raw->CommitLoop(); });
+  }
+  d.committer_cv.notify_one();
 }
 
 Status Log::Checkpoint() {
@@ -404,12 +527,23 @@ Status Log::Close() {
   {
     std::unique_lock<std::mutex> lock(d.mu);
     if (d.closed) return Status::Ok();
-    join = !d.stop_ticker;  // only the first closer joins the thread
+    join = !d.stop_ticker;  // only the first closer joins the threads
     d.stop_ticker = true;
     d.ticker_cv.notify_all();
+    d.stop_committers = true;  // no new async appends from here
   }
   if (join && d.ticker.joinable()) d.ticker.join();
+  // The final checkpoint covers every queued async entry; the commit threads
+  // then deliver them (or the error) and exit.
   Status st = Checkpoint();
+  if (join) {
+    {
+      std::lock_guard<std::mutex> lock(d.mu);
+      d.committer_cv.notify_all();
+    }
+    for (auto& t : d.committers) t.join();
+    d.committers.clear();
+  }
   std::unique_lock<std::mutex> lock(d.mu);
   if (d.closed) return Status::Ok();
   d.closed = true;

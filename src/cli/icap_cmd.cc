@@ -62,6 +62,16 @@ int RunIcap(const IcapArgs& a) {
     return 2;
   }
 
+  // Handle SIGINT/SIGTERM in this thread; block them before any thread starts
+  // (the audit log and the cap journal start theirs when opened), so that a
+  // signal always reaches sigwait below and the log is closed cleanly.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   std::unique_ptr<egress::AuditSink> audit;
   if (!a.audit_jsonl.empty()) {
     auto s = egress::OpenJsonlAudit(a.audit_jsonl, &Clock::Real());
@@ -112,14 +122,6 @@ int RunIcap(const IcapArgs& a) {
     PrintError("cannot open the cap journal (--cap-journal): " + volume.status().ToString());
     return 2;
   }
-
-  // Handle SIGINT/SIGTERM in this thread; block them before threads start.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   egress::ServerOptions so;
   so.address = address;

@@ -8,6 +8,9 @@ class LogSink : public AuditSink {
  public:
   explicit LogSink(std::unique_ptr<audit::Log> log) : log_(std::move(log)) {}
   Result<uint64_t> Append(audit::Record record) override { return log_->Append(std::move(record)); }
+  void AppendAsync(audit::Record record, Done done) override {
+    log_->AppendAsync(std::move(record), std::move(done));
+  }
 
  private:
   std::unique_ptr<audit::Log> log_;
@@ -22,7 +25,11 @@ Result<std::unique_ptr<AuditSink>> OpenAuditLog(const std::string& path,
   o.path = path;
   o.signing_key_path = signing_key_path;
   o.clock = clock;
-  ASSIGN_OR_RETURN(auto log, audit::Log::Open(o));
+  return OpenAuditLog(o);
+}
+
+Result<std::unique_ptr<AuditSink>> OpenAuditLog(const audit::LogOptions& options) {
+  ASSIGN_OR_RETURN(auto log, audit::Log::Open(options));
   return std::unique_ptr<AuditSink>(std::make_unique<LogSink>(std::move(log)));
 }
 

@@ -3,6 +3,7 @@
 // is fsynced per record. Append errors mean the caller must fail closed.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,12 @@ class AuditSink {
  public:
   virtual ~AuditSink() = default;
   virtual Result<uint64_t> Append(audit::Record record) = 0;
+  // Like Append, but `done` gets the result once the record is durable,
+  // possibly on another thread, possibly before AppendAsync returns. The
+  // default calls Append (blocking); the audit log's sink does not block, so
+  // an I/O thread can serve other connections while a group commit runs.
+  using Done = std::function<void(Result<uint64_t>)>;
+  virtual void AppendAsync(audit::Record record, Done done) { done(Append(std::move(record))); }
 };
 
 // Opens the shared audit log (audit::Log) at `path` with the signing key at
@@ -24,6 +31,9 @@ class AuditSink {
 Result<std::unique_ptr<AuditSink>> OpenAuditLog(const std::string& path,
                                                 const std::string& signing_key_path,
                                                 const Clock* clock);
+
+// The same with every option of the log (tests pass a fault-injecting Env).
+Result<std::unique_ptr<AuditSink>> OpenAuditLog(const audit::LogOptions& options);
 
 // One JSON object per line, fsynced; same fields as `mamori audit export`.
 Result<std::unique_ptr<AuditSink>> OpenJsonlAudit(const std::string& path, const Clock* clock);

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -66,29 +67,80 @@ class UrlencodedSink : public ContentSink {
   explicit UrlencodedSink(ContentSink* next) : next_(next) {}
   Status BeginUnit(std::string_view name) override { return next_->BeginUnit(name); }
   Status Text(std::string_view text) override {
-    out_.clear();
-    for (char c : text) {
-      if (pct_ > 0) {
-        int v = Hex(c);
-        if (v < 0) {  // not an escape after all; pass through
-          out_.push_back('%');
-          if (pct_ == 2) out_.push_back(first_);
-          pct_ = 0;
-          Put(c);
+    // One output byte per input byte at most, plus a "%X" held from the
+    // previous piece; written through a pointer (push_back per byte was most
+    // of the gateway's instructions on a small form post).
+    out_.resize(text.size() + 2);
+    char* o = out_.data();
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    // The state lives in locals: stores through `o` (a char*) may alias any
+    // member, which made the compiler reload members after every byte.
+    int pct = pct_, hi = hi_;
+    char first = first_;
+    while (p < end) {
+      // Hot loop: no escape pending and three bytes left for a whole "%XX".
+      if (pct == 0) {
+        while (end - p >= 3) {
+          const unsigned char c = static_cast<unsigned char>(*p);
+          if (c != '%') {
+            *o++ = kPlain[c];
+            ++p;
+            continue;
+          }
+          int h = Hex(p[1]), l = Hex(p[2]);
+          if ((h | l) < 0) break;  // not a whole escape: the general path below
+          *o++ = static_cast<char>(h * 16 + l);
+          p += 3;
+        }
+        if (p == end) break;
+      }
+      if (pct == 0) {
+        const unsigned char c = static_cast<unsigned char>(*p);
+        if (c != '%') {
+          *o++ = kPlain[c];
+          ++p;
           continue;
         }
-        if (pct_ == 1) {
-          first_ = c;
-          hi_ = v;
-          pct_ = 2;
+        // A whole "%XX" in this piece (Japanese text is nearly all escapes).
+        if (end - p >= 3) {
+          int h = Hex(p[1]), l = Hex(p[2]);
+          if ((h | l) >= 0) {
+            *o++ = static_cast<char>(h * 16 + l);
+            p += 3;
+            continue;
+          }
+        }
+        pct = 1;
+        ++p;
+        continue;
+      }
+      char c = *p++;
+      int v = Hex(c);
+      if (v < 0) {  // not an escape after all; pass through
+        *o++ = '%';
+        if (pct == 2) *o++ = first;
+        pct = 0;
+        if (c == '%') {
+          pct = 1;
         } else {
-          out_.push_back(static_cast<char>(hi_ * 16 + v));
-          pct_ = 0;
+          *o++ = kPlain[static_cast<unsigned char>(c)];
         }
         continue;
       }
-      Put(c);
+      if (pct == 1) {
+        first = c;
+        hi = v;
+        pct = 2;
+      } else {
+        *o++ = static_cast<char>(hi * 16 + v);
+        pct = 0;
+      }
     }
+    pct_ = pct;
+    hi_ = hi;
+    first_ = first;
+    out_.resize(static_cast<size_t>(o - out_.data()));
     return next_->Text(out_);
   }
   Status EndUnit() override {
@@ -102,25 +154,23 @@ class UrlencodedSink : public ContentSink {
   }
 
  private:
-  static int Hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-  void Put(char c) {
-    if (c == '%') {
-      pct_ = 1;
-    } else if (c == '+') {
-      out_.push_back(' ');
-    } else if (c == '&') {
-      out_.push_back('\n');
-    } else if (c == '=') {
-      out_.push_back(' ');
-    } else {
-      out_.push_back(c);
-    }
-  }
+  static constexpr auto kHex = [] {
+    std::array<signed char, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = -1;
+    for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<signed char>(i);
+    for (int i = 0; i < 6; ++i) t['a' + i] = t['A' + i] = static_cast<signed char>(10 + i);
+    return t;
+  }();
+  static int Hex(char c) { return kHex[static_cast<unsigned char>(c)]; }
+  // What an unescaped byte becomes: '+' and '=' a space, '&' a line break.
+  static constexpr auto kPlain = [] {
+    std::array<char, 256> t{};
+    for (int i = 0; i < 256; ++i) t[i] = static_cast<char>(i);
+    t['+'] = ' ';
+    t['='] = ' ';
+    t['&'] = '\n';
+    return t;
+  }();
   ContentSink* next_;
   std::string out_;
   int pct_ = 0;  // 0 none, 1 after '%', 2 after '%X'

@@ -105,6 +105,16 @@ TEST(EgressBodyDecoder, Urlencoded) {
     ASSERT_EQ(rec.units.size(), 1u);
     EXPECT_EQ(rec.units[0].text, "name 山田\nmy number 1234-5678%zz%4");
   }
+  // Escapes that turn out not to be ones, at every split point; a NUL byte
+  // passes through.
+  const std::string tricky = std::string("n\0m", 3) + "a%%41b%4%42&x=%+%";
+  const std::string want = std::string("n\0m", 3) + "a%Ab%4B\nx % %";
+  for (size_t step = 1; step <= tricky.size(); ++step) {
+    Recorder rec;
+    ASSERT_TRUE(Decode("application/x-www-form-urlencoded", "", tricky, step, &rec).ok());
+    ASSERT_EQ(rec.units.size(), 1u);
+    EXPECT_EQ(rec.units[0].text, want) << "step " << step;
+  }
 }
 
 TEST(EgressBodyDecoder, JsonEscapes) {

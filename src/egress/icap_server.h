@@ -65,7 +65,8 @@ class IcapServer {
   // Binds and starts serving on options.threads threads.
   static Result<std::unique_ptr<IcapServer>> Start(ServerOptions options);
   ~IcapServer();
-  // Stops accepting, closes connections and joins the threads.
+  // Stops accepting, closes connections and joins the threads. Waits for
+  // audit appends still being committed (they end in a record or an error).
   void Stop();
   uint16_t port() const;
   ServerStats stats() const;

@@ -10,8 +10,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace mamori::egress {
@@ -517,6 +522,271 @@ TEST_F(EgressIcapServer, ManyConcurrentConnections) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 200);
   EXPECT_GE(server_->stats().connections, 40u);
+}
+
+// The same server with the shared audit log (src/audit) underneath, whose
+// appends complete on the log's commit threads while the I/O threads go on.
+class EgressIcapServerAuditLog : public EgressIcapServer {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "egress_server_log_" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir_);
+    { std::ofstream(dir_ + "/p.yaml") << kPolicy; }
+    auto store = PolicyStore::Open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto pub = audit::GenerateKeyPair(dir_ + "/keys");
+    ASSERT_TRUE(pub.ok()) << pub.status().ToString();
+    pub_ = *pub;
+    audit::LogOptions lo;
+    lo.path = dir_ + "/audit.log";
+    lo.signing_key_path = dir_ + "/keys/" + audit::kSigningKeyFile;
+    lo.env = &env_;
+    auto sink = OpenAuditLog(lo);
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+    log_ = std::move(sink).value();
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    o.policies = store_.get();
+    o.inspectors = &factory_;
+    o.audit = log_.get();
+    o.spool_dir = dir_;
+    o.policy_poll_ms = 0;
+    auto s = IcapServer::Start(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  audit::VerifyReport VerifyLog() {
+    audit::VerifyOptions v;
+    v.log_path = dir_ + "/audit.log";
+    v.public_key = pub_;
+    auto rep = audit::Verify(v);
+    EXPECT_TRUE(rep.ok()) << rep.status().ToString();
+    return rep.ok() ? *rep : audit::VerifyReport{};
+  }
+  audit::FaultInjectionEnv env_{audit::Env::Default()};
+  std::unique_ptr<AuditSink> log_;
+  audit::PublicKey pub_;
+};
+
+TEST_F(EgressIcapServerAuditLog, ConcurrentDecisionsAreAllDurablyAudited) {
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 40; ++t) {
+    threads.emplace_back([&, t] {
+      Client c(server_->port());
+      for (int i = 0; i < 5; ++i) {
+        std::string body = "clean " + std::to_string(t * 100 + i);
+        if (!c.Send(Reqmod(Post("http://host" + std::to_string(t) + ".example/", body.size()), body,
+                           1024, true))) {
+          return;
+        }
+        if (c.Read().status_line == "ICAP/1.0 204 No Content") ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  server_.reset();
+  log_.reset();
+  auto rep = VerifyLog();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 200u);
+  std::cout << "200 audited decisions, " << env_.syncs() << " fdatasyncs\n";
+}
+
+TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
+  Client c(server_->port());
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 204 No Content");
+  env_.FailSyncs(EIO);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+    Response r = c.Read();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u) << "attempt " << i;
+    EXPECT_NE(r.http_head.find("X-Mamori-Reason: inspection_failed"), std::string::npos);
+  }
+  // A destination blocked before the body is still answered (with the block page).
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://gigafile.nu/up", 5), "clean", 1024, true)));
+  Response r = c.Read();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
+  EXPECT_EQ(server_->stats().allowed, 1u);
+}
+
+// Holds every Sync until Release(), so a test can stop the server while an
+// audit commit is in flight.
+class GatedEnv : public audit::Env {
+ public:
+  explicit GatedEnv(audit::Env* base) : base_(base) {}
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool WaitSyncStarted() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ > 0; });
+  }
+  Result<std::unique_ptr<audit::SequentialFile>> NewSequentialFile(
+      const std::string& path) override {
+    return base_->NewSequentialFile(path);
+  }
+  Result<std::unique_ptr<audit::WritableFile>> NewAppendableFile(const std::string& path,
+                                                                 int mode) override {
+    ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
+    return std::unique_ptr<audit::WritableFile>(std::make_unique<File>(std::move(f), this));
+  }
+  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
+
+ private:
+  class File : public audit::WritableFile {
+   public:
+    File(std::unique_ptr<audit::WritableFile> f, GatedEnv* env) : f_(std::move(f)), env_(env) {}
+    Status Append(std::string_view data) override { return f_->Append(data); }
+    Status Sync() override {
+      {
+        std::unique_lock<std::mutex> l(env_->mu_);
+        ++env_->started_;
+        env_->cv_.notify_all();
+        env_->cv_.wait(l, [&] { return env_->open_; });
+      }
+      return f_->Sync();
+    }
+    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    std::unique_ptr<audit::WritableFile> f_;
+    GatedEnv* env_;
+  };
+  audit::Env* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int started_ = 0;
+};
+
+// Stop() while a decision's audit record is still being committed: the
+// answer is not sent before the record is durable, Stop() waits for the
+// commit instead of freeing what the commit thread will touch, and the
+// record is in the log afterwards.
+TEST(EgressIcapStop, StopWaitsForAnAuditCommitInFlight) {
+  std::string dir = ::testing::TempDir() + "egress_stop_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir + "/p.yaml") << kPolicy; }
+  auto store = PolicyStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto pub = audit::GenerateKeyPair(dir + "/keys");
+  ASSERT_TRUE(pub.ok()) << pub.status().ToString();
+  GatedEnv env(audit::Env::Default());
+  audit::LogOptions lo;
+  lo.path = dir + "/audit.log";
+  lo.signing_key_path = dir + "/keys/" + audit::kSigningKeyFile;
+  lo.env = &env;
+  auto sink = OpenAuditLog(lo);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  FakeFactory factory;
+  ServerOptions o;
+  o.port = 0;
+  o.policies = store->get();
+  o.inspectors = &factory;
+  o.audit = sink->get();
+  o.spool_dir = dir;
+  o.policy_poll_ms = 0;
+  auto server = IcapServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Client c((*server)->port());
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+  ASSERT_TRUE(env.WaitSyncStarted());
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    (*server)->Stop();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(stopped) << "Stop() returned while an audit commit was in flight";
+  env.Release();
+  stopper.join();
+  EXPECT_TRUE(stopped);
+  // The server stopped before it could answer (its connections close with
+  // it): no answer was sent.
+  server->reset();
+  EXPECT_FALSE(c.Read().ok);
+  sink->reset();
+  audit::VerifyOptions v;
+  v.log_path = lo.path;
+  v.public_key = *pub;
+  auto rep = audit::Verify(v);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_TRUE(rep->ok()) << rep->ToString();
+  EXPECT_EQ(rep->records, 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// The idle timeout closes a connection that sends nothing, and leaves one
+// alone that keeps sending (the timer is armed once, not per read).
+TEST(EgressIcapIdle, SilentConnectionClosedBusyOneKept) {
+  std::string dir = ::testing::TempDir() + "egress_idle_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir + "/p.yaml") << "settings: {idle_timeout: 1s, preview_bytes: 1024}\n"
+                                      "categories:\n  unknown: {uploads: inspect}\n";
+  }
+  auto store = PolicyStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  FakeFactory factory;
+  MemoryAuditSink audit;
+  ServerOptions o;
+  o.port = 0;
+  o.policies = store->get();
+  o.inspectors = &factory;
+  o.audit = &audit;
+  o.spool_dir = dir;
+  o.policy_poll_ms = 0;
+  auto server = IcapServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Client silent((*server)->port());
+  Client busy((*server)->port());
+  ASSERT_TRUE(silent.connected() && busy.connected());
+  // Busy: a request every 400 ms for 2.4 s, twice the idle timeout in all.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(busy.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+    EXPECT_EQ(busy.Read().status_line, "ICAP/1.0 204 No Content") << "request " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  // Silent: closed by the server by now (recv would time out after 10 s).
+  EXPECT_TRUE(silent.AtEof());
+  (*server)->Stop();
+  std::filesystem::remove_all(dir);
+}
+
+// Event IDs come from a per-thread pool of random bytes: each ID is fresh,
+// 10 Crockford base32 characters, across pool refills and threads.
+TEST(EgressEventId, UniqueAcrossRefillsAndThreads) {
+  std::mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {  // 20 KB of random bytes: several refills
+        std::string id = RandomEventId();
+        ASSERT_EQ(id.size(), 10u);
+        ASSERT_EQ(id.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos)
+            << id;
+        std::lock_guard<std::mutex> l(mu);
+        ids.insert(id);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ids.size(), 6000u);
 }
 
 // Content-Encoding that cannot be decoded cannot be inspected: blocked.

@@ -1,9 +1,11 @@
 // Test helper: appends audit records until killed (mode "loop") or N records
 // then closes (mode "count N"). In loop mode, every acknowledged seq is
 // written to stdout as "seq\n" right after Append returns, so the parent
-// knows which records were promised durable.
+// knows which records were promised durable. Mode "loop-async" does the
+// same through Log::AppendAsync (the seq is printed by the callback).
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -17,7 +19,7 @@ using namespace mamori;
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s LOG KEY loop|count N\n", argv[0]);
+    std::fprintf(stderr, "usage: %s LOG KEY loop|loop-async|count N\n", argv[0]);
     return 2;
   }
   audit::LogOptions o;
@@ -57,6 +59,42 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : 2;
   }
   std::mutex out_mu;
+  if (mode == "loop-async") {
+    // Like loop, through AppendAsync: 4 threads keep up to 16 appends each in
+    // flight; a seq is printed from the callback, i.e. once it is durable.
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        std::mutex mu;
+        std::condition_variable cv;
+        int in_flight = 0;
+        for (uint64_t i = 0;; ++i) {
+          {
+            std::unique_lock<std::mutex> l(mu);
+            cv.wait(l, [&] { return in_flight < 16; });
+            ++in_flight;
+          }
+          (*log)->AppendAsync(rec(t, i), [&](Result<uint64_t> s) {
+            if (!s.ok()) {
+              std::fprintf(stderr, "append: %s\n", s.status().ToString().c_str());
+              std::_Exit(3);
+            }
+            std::string line = std::to_string(*s) + "\n";
+            {
+              std::lock_guard<std::mutex> l(out_mu);
+              if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+                std::_Exit(4);
+            }
+            std::lock_guard<std::mutex> l(mu);
+            --in_flight;
+            cv.notify_one();
+          });
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    return 0;
+  }
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {

@@ -1,6 +1,8 @@
 // kill -9 test: a child appends with 4 threads and is SIGKILLed at random
 // points, 20 times. After each kill the log must reopen (dropping any torn
 // tail), still hold every record the child was told was durable, and verify.
+// Run once with blocking appends and once with AppendAsync (group commit
+// from the log's own commit threads).
 // Half of the rounds also cut the file at a random point after the last
 // acknowledged record, as a power cut losing unsynced page cache would.
 #include <fcntl.h>
@@ -40,8 +42,11 @@ uint64_t EndOfRecord(const std::string& data, uint64_t seq) {
   return data.size();
 }
 
-TEST(AuditKill9, RepeatedKillsNeverLoseAcknowledgedRecords) {
-  fs::path dir = fs::temp_directory_path() / ("audit_kill9_" + std::to_string(::getpid()));
+class AuditKill9 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AuditKill9, RepeatedKillsNeverLoseAcknowledgedRecords) {
+  fs::path dir =
+      fs::temp_directory_path() / ("audit_kill9_" + GetParam() + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   auto pub = GenerateKeyPair((dir / "keys").string());
@@ -60,7 +65,7 @@ TEST(AuditKill9, RepeatedKillsNeverLoseAcknowledgedRecords) {
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     std::string writer = AUDIT_CRASH_WRITER;
-    std::string mode = "loop";
+    std::string mode = GetParam();
     char* argv[] = {writer.data(), log_path.data(), key_path.data(), mode.data(), nullptr};
     pid_t pid;
     ASSERT_EQ(posix_spawn(&pid, writer.c_str(), &fa, nullptr, argv, environ), 0);
@@ -136,6 +141,12 @@ TEST(AuditKill9, RepeatedKillsNeverLoseAcknowledgedRecords) {
             << " simulated power cuts, " << torn_recoveries << " torn tails recovered\n";
   fs::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, AuditKill9, ::testing::Values("loop", "loop-async"),
+                         [](const auto& info) {
+                           return info.param == "loop" ? std::string("Blocking")
+                                                       : std::string("Async");
+                         });
 
 }  // namespace
 }  // namespace mamori::audit
