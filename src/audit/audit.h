@@ -155,6 +155,19 @@ struct LogOptions {
   // bytes and chain a record (component "audit", action "recover") saying so.
   // If false, Open fails with DataLoss instead.
   bool recover_torn_tail = true;
+  // For AppendAsync(..., Durability::kWritten): the longest a record that was
+  // answered once written waits for its fdatasync (the commit thread syncs
+  // earlier if a kSynced record comes along).
+  int64_t written_sync_delay_micros = 100 * 1000;
+};
+
+// When AppendAsync's `done` runs.
+enum class Durability {
+  kSynced,   // once the record is on disk (fdatasync): survives a power loss
+  kWritten,  // once it is in the file (write): survives a crash of the
+             // process, not of the machine; it is synced within
+             // LogOptions::written_sync_delay_micros, and a failed sync fails
+             // the log (every later append is refused)
 };
 
 class Log {
@@ -185,8 +198,10 @@ class Log {
   // `done` must be quick and must not call into this Log. Close() delivers
   // every pending `done` before it returns. Use it to answer a request only
   // after its record is durable, without holding an I/O thread meanwhile.
+  // With Durability::kWritten, `done` runs once the record is written, not
+  // yet synced (see Durability); records are still delivered in order.
   using AppendCallback = std::function<void(Result<uint64_t>)>;
-  void AppendAsync(Record record, AppendCallback done);
+  void AppendAsync(Record record, AppendCallback done, Durability durability = Durability::kSynced);
 
   // Chains a signed (Ed25519) checkpoint over the current head and makes it
   // durable. A no-op if nothing was appended since the last checkpoint.

@@ -854,6 +854,61 @@ TEST_F(AuditTest, AppendAsyncAnswersOnlyOnceDurableAndSharesSyncs) {
   EXPECT_EQ(rep.records, 21u);
 }
 
+// Durability::kWritten: answered once written, while the sync is held; the
+// sync follows within written_sync_delay_micros without another append; and a
+// kSynced record behind it still waits for its sync.
+TEST_F(AuditTest, AppendAsyncWrittenAnswersBeforeTheSyncWhichFollowsAlone) {
+  GatedEnv env(Env::Default());
+  auto opts = Options();
+  opts.env = &env;
+  opts.checkpoint_every_records = 1000;
+  opts.written_sync_delay_micros = 20 * 1000;
+  auto log = Log::Open(opts).value();
+  Results written;
+  for (int i = 0; i < 5; ++i)
+    log->AppendAsync(Rec("w" + std::to_string(i)), written.Callback(), Durability::kWritten);
+  ASSERT_TRUE(written.WaitFor(5)) << "written records wait for no sync";
+  for (const auto& r : written.got) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // Nobody else appends: the commit thread starts the sync by itself.
+  ASSERT_TRUE(env.WaitSyncsStarted(1));
+  Results synced;
+  log->AppendAsync(Rec("s"), synced.Callback());  // kSynced
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(synced.size(), 0u) << "a synced record was acknowledged while its sync was held";
+  env.Release();
+  ASSERT_TRUE(synced.WaitFor(1));
+  ASSERT_TRUE(synced.got[0].ok());
+  EXPECT_EQ(*synced.got[0], 6u);
+  ASSERT_TRUE(log->Close().ok());
+  auto rep = DoVerify();
+  EXPECT_TRUE(rep.ok()) << rep.ToString();
+  EXPECT_EQ(rep.records, 6u);
+}
+
+// A failed background sync of written records fails the log: later appends of
+// either kind are refused.
+TEST_F(AuditTest, AppendAsyncWrittenThenFailedSyncFailsTheLog) {
+  FaultInjectionEnv env(Env::Default());
+  auto opts = Options();
+  opts.env = &env;
+  opts.written_sync_delay_micros = 1000;
+  auto log = Log::Open(opts).value();
+  env.FailSyncs(EIO);
+  Results written;
+  log->AppendAsync(Rec("w"), written.Callback(), Durability::kWritten);
+  ASSERT_TRUE(written.WaitFor(1));
+  EXPECT_TRUE(written.got[0].ok());  // written: the sync comes later
+  for (int i = 0; i < 200 && log->status().ok(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(log->status().code(), StatusCode::kUnavailable) << log->status().ToString();
+  env.Heal();
+  Results later;
+  log->AppendAsync(Rec("x"), later.Callback(), Durability::kWritten);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_FALSE(later.got[0].ok());
+  EXPECT_FALSE(log->Append(Rec("y")).ok());
+}
+
 TEST_F(AuditTest, AppendAsyncFailsClosedOnSyncError) {
   FaultInjectionEnv env(Env::Default());
   auto opts = Options();

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "audit/audit.h"
@@ -90,6 +91,7 @@ class Log::Impl {
     uint64_t seq = 0;
     bool copy_pending = false;  // a checkpoint still to copy to checkpoint_copy_path
     bool copy_claimed = false;
+    bool written_is_enough = false;  // Durability::kWritten
     std::string checkpoint_line;
     AppendCallback done;
   };
@@ -101,9 +103,21 @@ class Log::Impl {
 
   void CommitLoop() {
     std::unique_lock<std::mutex> lock(mu);
+    // When records answered on write (kWritten) wait for their fdatasync.
+    std::optional<std::chrono::steady_clock::time_point> sync_due;
     while (true) {
       if (async_queue.empty() || async_queue.back().ticket <= async_claimed) {
         // What is queued is claimed by the other thread, which delivers it.
+        if (sync_due && failed.ok() && !closed) {
+          if (std::chrono::steady_clock::now() < *sync_due && !stop_committers) {
+            committer_cv.wait_until(lock, *sync_due);
+            continue;
+          }
+          sync_due.reset();
+          (void)WaitDurable(lock, written.ticket);  // an error is in `failed`
+          continue;
+        }
+        sync_due.reset();
         if (stop_committers) return;
         committer_cv.wait(lock);
         continue;
@@ -111,8 +125,10 @@ class Log::Impl {
       const uint64_t target = async_queue.back().ticket;
       async_claimed = target;
       std::vector<std::pair<uint64_t, std::string>> copies;
+      bool sync_needed = false;
       for (auto& e : async_queue) {
         if (e.ticket > target) break;
+        if (!e.written_is_enough || e.copy_pending) sync_needed = true;
         if (e.copy_pending && !e.copy_claimed) {
           e.copy_claimed = true;
           copies.emplace_back(e.ticket, e.checkpoint_line);
@@ -125,9 +141,31 @@ class Log::Impl {
         for (auto& e : async_queue)
           if (e.ticket == ticket) e.copy_pending = false;
       }
-      if (st.ok()) (void)WaitDurable(lock, target);  // an error is in `failed`
+      if (st.ok()) {
+        if (sync_needed) {
+          (void)WaitDurable(lock, target);  // an error is in `failed`
+        } else {
+          (void)WaitWritten(lock, target);
+          if (!sync_due)
+            sync_due = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(opts.written_sync_delay_micros);
+        }
+      }
       DeliverLocked(lock);
     }
+  }
+
+  // Writes what is queued up to `ticket` without syncing it. mu held via lock.
+  Status WaitWritten(std::unique_lock<std::mutex>& lock, uint64_t ticket) {
+    while (written.ticket < ticket) {
+      if (!failed.ok()) return failed;
+      if (!writing && !pending.empty()) {
+        WriteBatchLocked(lock, nullptr);
+        continue;
+      }
+      cv.wait(lock);  // another thread is writing; WakeLocked notifies cv
+    }
+    return Status::Ok();
   }
 
   // Calls `done` for every queued entry that is durable (in order), or for
@@ -137,7 +175,11 @@ class Log::Impl {
     std::vector<std::pair<AppendCallback, Result<uint64_t>>> ready;
     while (!async_queue.empty()) {
       AsyncEntry& e = async_queue.front();
-      if (e.ticket <= durable.ticket && !e.copy_pending) {
+      // A synced record stays good if the log fails later; a written one is
+      // only answered while the log is healthy (its sync is still to come).
+      const bool reached = e.written_is_enough ? e.ticket <= written.ticket && failed.ok()
+                                               : e.ticket <= durable.ticket;
+      if (reached && !e.copy_pending) {
         ready.emplace_back(std::move(e.done), e.seq);
       } else if (!failed.ok()) {
         ready.emplace_back(std::move(e.done), failed);
@@ -268,6 +310,11 @@ class Log::Impl {
   };
   std::multimap<uint64_t, Waiter*> waiters;
 
+  // Writes the pending batch (the caller checked !writing && !pending.empty()).
+  // `self`, if set, is the waiter doing it. mu held via lock; released during
+  // the write.
+  void WriteBatchLocked(std::unique_lock<std::mutex>& lock, Waiter* self);
+
   // Whether some thread could take a step now. mu held.
   bool WorkAvailableLocked() const {
     if (!writing && !pending.empty()) return true;
@@ -325,27 +372,7 @@ class Log::Impl {
       if (!writing && !pending.empty()) {
         // Write everything queued (this entry, or later ones while this
         // entry's sync is in flight or waits for a free slot).
-        writing = true;
-        std::string batch;
-        batch.swap(pending);
-        Mark after = written;
-        after.ticket = pending_last_ticket;
-        after.size += batch.size();
-        if (pending_last_seq > after.head.seq)
-          after.head = Head{pending_last_seq, pending_last_record_hash};
-        self.state = Waiter::kInIo;
-        WakeLocked();
-        lock.unlock();
-        Status st = file->Append(batch);
-        lock.lock();
-        self.state = Waiter::kActive;
-        writing = false;
-        if (st.ok()) {
-          written = after;
-        } else {
-          SetFailed(st);
-        }
-        WakeLocked();
+        WriteBatchLocked(lock, &self);
         continue;
       }
       if (written.ticket > sync_requested && syncs_in_flight < kMaxSyncsInFlight) {
@@ -376,6 +403,30 @@ class Log::Impl {
     }
   }
 };
+
+void Log::Impl::WriteBatchLocked(std::unique_lock<std::mutex>& lock, Waiter* self) {
+  writing = true;
+  std::string batch;
+  batch.swap(pending);
+  Mark after = written;
+  after.ticket = pending_last_ticket;
+  after.size += batch.size();
+  if (pending_last_seq > after.head.seq)
+    after.head = Head{pending_last_seq, pending_last_record_hash};
+  if (self) self->state = Waiter::kInIo;
+  WakeLocked();
+  lock.unlock();
+  Status st = file->Append(batch);
+  lock.lock();
+  if (self) self->state = Waiter::kActive;
+  writing = false;
+  if (st.ok()) {
+    written = after;
+  } else {
+    SetFailed(st);
+  }
+  WakeLocked();
+}
 
 Log::Log(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -476,7 +527,7 @@ Result<uint64_t> Log::Append(Record record) {
   return seq;
 }
 
-void Log::AppendAsync(Record record, AppendCallback done) {
+void Log::AppendAsync(Record record, AppendCallback done, Durability durability) {
   Impl& d = *impl_;
   auto fields = d.RecordFields(record);
   if (!fields.ok()) return done(fields.status());
@@ -494,6 +545,7 @@ void Log::AppendAsync(Record record, AppendCallback done) {
   Impl::AsyncEntry e;
   e.seq = d.QueueRecordLocked(record.time_micros, *fields, &e.ticket);
   e.done = std::move(done);
+  e.written_is_enough = durability == Durability::kWritten;
   if (d.CheckpointDueLocked()) {
     e.ticket = d.QueueCheckpointLocked(&e.checkpoint_line);
     e.copy_pending = !d.opts.checkpoint_copy_path.empty();

@@ -27,6 +27,7 @@ struct IcapArgs {
   std::string spool_dir = "/var/tmp";
   std::string cap_journal = "/var/lib/mamori/egress-caps.journal";
   int64_t cap_journal_sync_ms = 100;
+  std::string audit_sync = "findings";
   bool audit_bodyless = false;
   bool check = false;
 };
@@ -134,6 +135,7 @@ int RunIcap(const IcapArgs& a) {
   so.volume = volume->get();
   so.spool_dir = a.spool_dir;
   so.audit_bodyless = a.audit_bodyless;
+  so.audit_sync_every_decision = a.audit_sync == "all";
   auto server = egress::IcapServer::Start(so);
   if (!server.ok()) {
     PrintError(server.status().ToString());
@@ -180,6 +182,13 @@ void Setup(CLI::App& app, int* exit_code) {
                   "at most this window)")
       ->capture_default_str()
       ->check(CLI::Range(0, 10000));
+  cmd->add_option("--audit-sync", args->audit_sync,
+                  "findings: blocks, errors and uploads with personal data are synced to the "
+                  "audit log before the answer, clean allows once written and synced within "
+                  "100 ms (a crash or kill -9 loses nothing, a power loss at most that window "
+                  "of clean allows); all: every decision is synced before its answer")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"findings", "all"}));
   cmd->add_flag("--audit-bodyless", args->audit_bodyless,
                 "Also audit allowed requests without a body (GET, CONNECT)");
   cmd->add_flag("--check", args->check, "Validate the policy and exit");

@@ -8,8 +8,8 @@ class LogSink : public AuditSink {
  public:
   explicit LogSink(std::unique_ptr<audit::Log> log) : log_(std::move(log)) {}
   Result<uint64_t> Append(audit::Record record) override { return log_->Append(std::move(record)); }
-  void AppendAsync(audit::Record record, Done done) override {
-    log_->AppendAsync(std::move(record), std::move(done));
+  void AppendAsync(audit::Record record, Done done, audit::Durability durability) override {
+    log_->AppendAsync(std::move(record), std::move(done), durability);
   }
 
  private:

@@ -22,8 +22,14 @@ class AuditSink {
   // possibly on another thread, possibly before AppendAsync returns. The
   // default calls Append (blocking); the audit log's sink does not block, so
   // an I/O thread can serve other connections while a group commit runs.
+  // With audit::Durability::kWritten a sink may answer once the record is
+  // written, before its fdatasync (the audit log's sink does; the others
+  // always sync first).
   using Done = std::function<void(Result<uint64_t>)>;
-  virtual void AppendAsync(audit::Record record, Done done) { done(Append(std::move(record))); }
+  virtual void AppendAsync(audit::Record record, Done done,
+                           audit::Durability = audit::Durability::kSynced) {
+    done(Append(std::move(record)));
+  }
 };
 
 // Opens the shared audit log (audit::Log) at `path` with the signing key at

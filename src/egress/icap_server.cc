@@ -795,8 +795,12 @@ class IcapServer::Impl {
     if (!v.detail.empty()) r.extra["detail"] = v.detail;
     r.extra["bytes_read"] = bytes;
     if (summary) r.extra["units"] = summary->units;
+    const bool clean_allow = r.result == "allow" && (!summary || summary->types.empty());
+    const audit::Durability durability = clean_allow && !opt_.audit_sync_every_decision
+                                             ? audit::Durability::kWritten
+                                             : audit::Durability::kSynced;
     Status st = co_await net::async_initiate<decltype(use_awaitable), void(Status)>(
-        [this, &r](auto handler) {
+        [this, &r, durability](auto handler) {
           using Handler = decltype(handler);
           struct Waiting {
             net::associated_executor_t<Handler, net::io_context::executor_type> ex;
@@ -805,17 +809,20 @@ class IcapServer::Impl {
           auto ex = net::get_associated_executor(handler, io_.get_executor());
           auto w = std::make_shared<Waiting>(Waiting{ex, std::move(handler)});
           ++audits_in_flight_;
-          opt_.audit->AppendAsync(std::move(r), [this, w](Result<uint64_t> res) mutable {
-            Status s = res.ok() ? Status::Ok() : res.status();
-            // Resume the session on its own executor. Nothing that refers to
-            // io_ may outlive AuditDone(): Stop() waits for it, then io_ goes.
-            auto local = std::move(w);
-            net::post(local->ex, [h = std::move(local->handler), s = std::move(s)]() mutable {
-              std::move(h)(std::move(s));
-            });
-            local.reset();
-            AuditDone();
-          });
+          opt_.audit->AppendAsync(
+              std::move(r),
+              [this, w](Result<uint64_t> res) mutable {
+                Status s = res.ok() ? Status::Ok() : res.status();
+                // Resume the session on its own executor. Nothing that refers to
+                // io_ may outlive AuditDone(): Stop() waits for it, then io_ goes.
+                auto local = std::move(w);
+                net::post(local->ex, [h = std::move(local->handler), s = std::move(s)]() mutable {
+                  std::move(h)(std::move(s));
+                });
+                local.reset();
+                AuditDone();
+              },
+              durability);
         },
         use_awaitable);
     if (!st.ok()) {

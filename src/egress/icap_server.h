@@ -51,6 +51,12 @@ struct ServerOptions {
   ProtocolLimits limits;
   // Also audit requests without a body (GET, CONNECT) that are allowed.
   bool audit_bodyless = false;
+  // If false, a clean allow (no personal data found, no error) is answered
+  // once its audit record is written, and the record is synced within the
+  // log's written_sync_delay_micros: a crash or kill -9 loses nothing, a
+  // power loss at most that window of clean allows. Blocks, errors and
+  // anything with personal data are always synced before the answer.
+  bool audit_sync_every_decision = false;
   int policy_poll_ms = 2000;  // 0 = never reload
 };
 

@@ -553,10 +553,14 @@ class EgressIcapServerAuditLog : public EgressIcapServer {
     o.audit = log_.get();
     o.spool_dir = dir_;
     o.policy_poll_ms = 0;
+    o.audit_sync_every_decision = SyncEveryDecision();
     auto s = IcapServer::Start(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server_ = std::move(s).value();
   }
+  // These tests check that an answer waits for its record's fdatasync, so
+  // every decision is synced first (--audit-sync all).
+  virtual bool SyncEveryDecision() const { return true; }
   void TearDown() override {
     server_.reset();
     log_.reset();
@@ -619,6 +623,31 @@ TEST_F(EgressIcapServerAuditLog, AuditSyncFailureBlocks) {
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.http_head.rfind("HTTP/1.1 403", 0), 0u);
   EXPECT_EQ(server_->stats().allowed, 1u);
+}
+
+// --audit-sync findings (the default): a clean allow is answered once its
+// record is written; a sync that then fails fails the log within the sync
+// delay, and from then on every upload is blocked.
+class EgressIcapServerAuditLogFindings : public EgressIcapServerAuditLog {
+ protected:
+  bool SyncEveryDecision() const override { return false; }
+};
+
+TEST_F(EgressIcapServerAuditLogFindings, CleanAllowsAnswerOnWriteAndAFailedSyncThenBlocks) {
+  Client c(server_->port());
+  env_.FailSyncs(EIO);
+  ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+  EXPECT_EQ(c.Read().status_line, "ICAP/1.0 204 No Content") << "written, its sync still to come";
+  bool blocked = false;
+  for (int i = 0; i < 100 && !blocked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
+    Response r = c.Read();
+    ASSERT_TRUE(r.ok);
+    blocked = r.http_head.rfind("HTTP/1.1 403", 0) == 0;
+  }
+  EXPECT_TRUE(blocked) << "the failed background sync did not fail the log";
+  EXPECT_FALSE(log_->Append(audit::Record{}).ok());
 }
 
 // Holds every Sync until Release(), so a test can stop the server while an
@@ -701,6 +730,7 @@ TEST(EgressIcapStop, StopWaitsForAnAuditCommitInFlight) {
   o.audit = sink->get();
   o.spool_dir = dir;
   o.policy_poll_ms = 0;
+  o.audit_sync_every_decision = true;  // the answer waits for the held sync
   auto server = IcapServer::Start(o);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   Client c((*server)->port());
