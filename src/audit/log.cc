@@ -101,10 +101,28 @@ class Log::Impl {
   std::condition_variable committer_cv;
   bool stop_committers = false;  // Close() started: AppendAsync refuses
 
+  // When records answered on write (kWritten) are to be synced by a commit
+  // thread; unset while none waits. Guarded by mu.
+  std::optional<std::chrono::steady_clock::time_point> sync_due;
+
+  // Makes sure a commit thread will sync what is written within the delay;
+  // wakes it only when no sync was scheduled yet (once per window, not per
+  // record). mu held.
+  void ScheduleWrittenSyncLocked() {
+    StartCommittersLocked();
+    if (sync_due) return;
+    sync_due = std::chrono::steady_clock::now() +
+               std::chrono::microseconds(opts.written_sync_delay_micros);
+    committer_cv.notify_one();
+  }
+
+  void StartCommittersLocked() {
+    if (!committers.empty()) return;
+    for (int i = 0; i < kCommitThreads; ++i) committers.emplace_back([this] { CommitLoop(); });
+  }
+
   void CommitLoop() {
     std::unique_lock<std::mutex> lock(mu);
-    // When records answered on write (kWritten) wait for their fdatasync.
-    std::optional<std::chrono::steady_clock::time_point> sync_due;
     while (true) {
       if (async_queue.empty() || async_queue.back().ticket <= async_claimed) {
         // What is queued is claimed by the other thread, which delivers it.
@@ -550,12 +568,24 @@ void Log::AppendAsync(Record record, AppendCallback done, Durability durability)
     e.ticket = d.QueueCheckpointLocked(&e.checkpoint_line);
     e.copy_pending = !d.opts.checkpoint_copy_path.empty();
   }
-  d.async_queue.push_back(std::move(e));
-  if (d.committers.empty()) {
-    Impl* raw = &d;
-    for (int i = 0; i < kCommitThreads; ++i)
-      d.committers.emplace_back([raw] { raw->CommitLoop(); });
+  if (e.written_is_enough && e.checkpoint_line.empty() && d.async_queue.empty() && !d.writing) {
+    // Nothing queued before it and nobody writing: write it here and answer
+    // at once, without a hand-off to the commit thread and back; that thread
+    // only syncs, once per delay window.
+    d.WriteBatchLocked(lock, nullptr);
+    if (d.failed.ok() && d.written.ticket >= e.ticket) {
+      d.ScheduleWrittenSyncLocked();
+      lock.unlock();
+      return e.done(e.seq);
+    }
+    if (!d.failed.ok()) {
+      Status failed = d.failed;
+      lock.unlock();
+      return e.done(failed);
+    }
   }
+  d.async_queue.push_back(std::move(e));
+  d.StartCommittersLocked();
   d.committer_cv.notify_one();
 }
 
