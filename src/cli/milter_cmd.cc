@@ -32,6 +32,7 @@ struct MilterArgs {
   std::string postfix_config;
   int threads = 0;
   int verdict_threads = 0;
+  std::string audit_sync = "findings";
   uint32_t tick_seconds = 15;
   bool check = false;
 };
@@ -97,7 +98,7 @@ int RunMilter(const MilterArgs& a) {
     return 2;
   }
   inspector = std::move(*made);
-  StoreSink sink(holds->get(), audit->get(), *key);
+  StoreSink sink(holds->get(), audit->get(), *key, /*sync_every_verdict=*/a.audit_sync == "all");
   SessionDeps deps;
   deps.policy = &*policy;
   deps.inspector = inspector.get();
@@ -169,6 +170,13 @@ void Setup(CLI::App& app, int* exit_code) {
   cmd->add_option("-c,--postfix-config", args->postfix_config,
                   "Postfix config directory, for releasing delayed mail");
   cmd->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  cmd->add_option("--audit-sync", args->audit_sync,
+                  "findings: holds, Bcc conversions, tempfails and mail with personal data "
+                  "are fsynced to the audit log before the reply, clean accepts once written "
+                  "and synced within 100 ms (a crash or kill -9 loses nothing, a power loss at "
+                  "most that window of clean accepts); all: every verdict is synced first")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"findings", "all"}));
   cmd->add_option("--verdict-threads", args->verdict_threads,
                   "Threads that scan messages and record verdicts (default: 4 per core, "
                   "at least 8)");

@@ -4,8 +4,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <ctime>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "mail/address.h"
 
@@ -301,7 +306,7 @@ class SharedAuditWriter : public AuditWriter {
  public:
   SharedAuditWriter(std::unique_ptr<audit::Log> log, HashKey key)
       : log_(std::move(log)), key_(key) {}
-  Status Write(const std::string& action, const VerdictRecord& r) override {
+  Status Write(const std::string& action, const VerdictRecord& r, bool synced) override {
     audit::Record a;
     a.time_micros = r.time_micros;
     a.component = "mail";
@@ -316,7 +321,17 @@ class SharedAuditWriter : public AuditWriter {
     a.reason = Join(r.verdict.reasons, ",");
     a.labels = Labels(r.content);
     a.extra = Extra(r, key_);
-    auto seq = log_->Append(std::move(a));
+    Result<uint64_t> seq = Status::Ok();
+    if (synced) {
+      seq = log_->Append(std::move(a));
+    } else {
+      std::promise<Result<uint64_t>> written;
+      auto got = written.get_future();
+      log_->AppendAsync(
+          std::move(a), [&written](Result<uint64_t> r) { written.set_value(std::move(r)); },
+          audit::Durability::kWritten);
+      seq = got.get();
+    }
     if (!seq.ok()) return seq.status().WithContext("writing the mail verdict to the audit log");
     return Status::Ok();
   }
@@ -347,8 +362,17 @@ class SharedAuditWriter : public AuditWriter {
 class JsonlAuditWriter : public AuditWriter {
  public:
   JsonlAuditWriter(int fd, const Clock* clock, HashKey key) : fd_(fd), clock_(clock), key_(key) {}
-  ~JsonlAuditWriter() override { ::close(fd_); }
-  Status Write(const std::string& action, const VerdictRecord& r) override {
+  ~JsonlAuditWriter() override {
+    {
+      std::lock_guard<std::mutex> l(syncer_mu_);
+      stop_ = true;
+    }
+    syncer_cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    (void)Sync();
+    ::close(fd_);
+  }
+  Status Write(const std::string& action, const VerdictRecord& r, bool synced) override {
     json j = {{"time_micros", r.time_micros},
               {"component", "mail"},
               {"event_id", r.event_id},
@@ -362,7 +386,7 @@ class JsonlAuditWriter : public AuditWriter {
               {"reason", Join(r.verdict.reasons, ",")},
               {"labels", Labels(r.content)},
               {"extra", Extra(r, key_)}};
-    return Append(j.dump() + "\n");
+    return Append(j.dump() + "\n", synced);
   }
   Status WriteAdmin(const std::string& action, const HeldMail& m, const std::string& user,
                     const std::string& result) override {
@@ -380,7 +404,7 @@ class JsonlAuditWriter : public AuditWriter {
   }
 
  private:
-  Status Append(const std::string& line) {
+  Status Append(const std::string& line, bool synced = true) {
     uint64_t my_seq;
     {
       std::lock_guard<std::mutex> lock(write_mu_);
@@ -397,6 +421,25 @@ class JsonlAuditWriter : public AuditWriter {
       }
       my_seq = ++written_;
     }
+    if (!synced) {
+      ScheduleSync();
+      return Status::Ok();
+    }
+    return SyncTo(my_seq);
+  }
+
+  // Syncs everything written so far (group commit: one fdatasync covers every
+  // line written before it started).
+  Status Sync() {
+    uint64_t target;
+    {
+      std::lock_guard<std::mutex> l(write_mu_);
+      if (!failed_.ok()) return failed_;
+      target = written_;
+    }
+    return SyncTo(target);
+  }
+  Status SyncTo(uint64_t my_seq) {
     std::lock_guard<std::mutex> lock(sync_mu_);
     if (synced_ >= my_seq) return Status::Ok();  // someone else's sync covered us
     uint64_t target;
@@ -413,12 +456,45 @@ class JsonlAuditWriter : public AuditWriter {
     return Status::Ok();
   }
 
+  // Lines written but not synced are synced within kWrittenSyncDelay by a
+  // background thread (started on first use, woken once per window).
+  static constexpr auto kWrittenSyncDelay = std::chrono::milliseconds(100);
+  void ScheduleSync() {
+    std::lock_guard<std::mutex> l(syncer_mu_);
+    if (!syncer_.joinable()) syncer_ = std::thread([this] { SyncLoop(); });
+    if (sync_due_) return;
+    sync_due_ = std::chrono::steady_clock::now() + kWrittenSyncDelay;
+    syncer_cv_.notify_one();
+  }
+  void SyncLoop() {
+    std::unique_lock<std::mutex> l(syncer_mu_);
+    while (!stop_) {
+      if (!sync_due_) {
+        syncer_cv_.wait(l);
+        continue;
+      }
+      if (std::chrono::steady_clock::now() < *sync_due_) {
+        syncer_cv_.wait_until(l, *sync_due_);
+        continue;
+      }
+      sync_due_.reset();
+      l.unlock();
+      (void)Sync();  // a failure is kept in failed_: later writes are refused
+      l.lock();
+    }
+  }
+
   int fd_;
   const Clock* clock_;
   HashKey key_;
   std::mutex write_mu_, sync_mu_;
   uint64_t written_ = 0, synced_ = 0;
   Status failed_;
+  std::mutex syncer_mu_;
+  std::condition_variable syncer_cv_;
+  std::optional<std::chrono::steady_clock::time_point> sync_due_;
+  bool stop_ = false;
+  std::thread syncer_;
 };
 
 }  // namespace
@@ -460,7 +536,10 @@ Status StoreSink::Record(const VerdictRecord& r) {
     m.status = "held";
     RETURN_IF_ERROR(holds_->Insert(m));
   }
-  return audit_->Write("mail.send", r);
+  const bool clean_accept = r.verdict.action == Action::kAccept && !r.verdict.bcc_convert &&
+                            r.verdict.reasons.empty() && r.content.types.empty() &&
+                            r.content.unreadable.empty() && r.error.empty();
+  return audit_->Write("mail.send", r, /*synced=*/sync_every_verdict_ || !clean_accept);
 }
 
 }  // namespace mamori::mail

@@ -73,8 +73,11 @@ class HoldStore {
 class AuditWriter {
  public:
   virtual ~AuditWriter() = default;
-  // Durable when it returns OK.
-  virtual Status Write(const std::string& action, const VerdictRecord& r) = 0;
+  // Durable when it returns OK. With synced = false it returns once the
+  // record is written (a crash or kill -9 of the process loses nothing) and
+  // syncs it within 100 ms; a sync that fails then fails the writer, so every
+  // later Write is refused.
+  virtual Status Write(const std::string& action, const VerdictRecord& r, bool synced = true) = 0;
   // For release/discard/approve from the CLI.
   virtual Status WriteAdmin(const std::string& action, const HeldMail& m, const std::string& user,
                             const std::string& result) = 0;
@@ -93,11 +96,17 @@ Result<std::unique_ptr<AuditWriter>> OpenAuditWriter(const AuditOptions& options
 // The session's sink: hold metadata first, then the audit record.
 class StoreSink : public VerdictSink {
  public:
-  StoreSink(HoldStore* holds, AuditWriter* audit, const HashKey& key)
-      : holds_(holds), audit_(audit), key_(key) {}
+  // sync_every_verdict = false: a clean accept (no personal data found, no
+  // finding of any rule, nothing unreadable, no error) returns once its record
+  // is written; holds, Bcc conversions, tempfails and anything with findings
+  // always wait for the fsync (`mamori milter --audit-sync`).
+  StoreSink(HoldStore* holds, AuditWriter* audit, const HashKey& key,
+            bool sync_every_verdict = true)
+      : holds_(holds), audit_(audit), key_(key), sync_every_verdict_(sync_every_verdict) {}
   Status Record(const VerdictRecord& r) override;
 
  private:
+  bool sync_every_verdict_;
   HoldStore* holds_;
   AuditWriter* audit_;
   HashKey key_;

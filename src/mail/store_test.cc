@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/file_util.h"
 
@@ -114,6 +117,76 @@ TEST(MailStore, SinkStoresHoldsAndAuditsEveryVerdictWithoutRawAddresses) {
   EXPECT_EQ(j["result"], "hold");
   EXPECT_EQ(j["labels"]["my_numbers"], 50);
   EXPECT_EQ(j["destination"], "client.jp");
+  std::filesystem::remove_all(dir);
+}
+
+// Which verdicts wait for their fsync (--audit-sync findings): only a clean
+// accept may return once written.
+class FlagRecorder : public AuditWriter {
+ public:
+  Status Write(const std::string&, const VerdictRecord&, bool synced) override {
+    flags.push_back(synced);
+    return Status::Ok();
+  }
+  Status WriteAdmin(const std::string&, const HeldMail&, const std::string&,
+                    const std::string&) override {
+    return Status::Ok();
+  }
+  std::vector<bool> flags;
+};
+
+TEST(MailStore, OnlyCleanAcceptsSkipTheFsyncAndOnlyWhenAsked) {
+  std::string dir = TempDir();
+  auto holds = HoldStore::Open(dir + "/mail.db");
+  ASSERT_TRUE(holds.ok());
+  HashKey key;
+  FlagRecorder audit;
+  StoreSink findings(holds->get(), &audit, key, /*sync_every_verdict=*/false);
+  VerdictRecord clean;
+  clean.event_id = "MEV1";
+  clean.verdict.action = Action::kAccept;
+  VerdictRecord with_data = clean;
+  with_data.content.types["jp.phone"] = 1;
+  VerdictRecord bcc = clean;
+  bcc.verdict.bcc_convert = true;
+  VerdictRecord held = clean;
+  held.event_id = "MEV2";
+  held.verdict.action = Action::kHold;
+  held.verdict.reasons = {"typo_domain"};
+  VerdictRecord unreadable = clean;
+  unreadable.content.unreadable = {"a.zip: encrypted"};
+  for (const auto* r : {&clean, &with_data, &bcc, &held, &unreadable})
+    ASSERT_TRUE(findings.Record(*r).ok());
+  EXPECT_EQ(audit.flags, (std::vector<bool>{false, true, true, true, true}));
+  audit.flags.clear();
+  StoreSink all(holds->get(), &audit, key, /*sync_every_verdict=*/true);
+  ASSERT_TRUE(all.Record(clean).ok());
+  EXPECT_EQ(audit.flags, std::vector<bool>{true});
+  std::filesystem::remove_all(dir);
+}
+
+// The JSONL writer: a record written without its sync is in the file at once
+// (a kill -9 loses nothing), and the writer closes cleanly with its sync
+// thread running.
+TEST(MailStore, JsonlWriterWritesUnsyncedRecordsAtOnce) {
+  std::string dir = TempDir();
+  AuditOptions ao;
+  ao.log_path = dir + "/audit.jsonl";
+  HashKey key;
+  auto audit = OpenAuditWriter(ao, key);
+  ASSERT_TRUE(audit.ok());
+  VerdictRecord r;
+  r.event_id = "MEVW";
+  r.verdict.action = Action::kAccept;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*audit)->Write("mail.send", r, false).ok());
+  auto text = ReadFile(ao.log_path);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(std::count(text->begin(), text->end(), '\n'), 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the sync window passes
+  ASSERT_TRUE((*audit)->Write("mail.send", r, true).ok());
+  audit->reset();  // joins the sync thread
+  text = ReadFile(ao.log_path);
+  EXPECT_EQ(std::count(text->begin(), text->end(), '\n'), 4);
   std::filesystem::remove_all(dir);
 }
 
