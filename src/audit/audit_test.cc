@@ -741,62 +741,7 @@ TEST_F(AuditTest, ConcurrentAppendsShareSyncsAndVerify) {
 
 // ---------------------------------------------------------------- AppendAsync
 
-// Holds every Sync until Release(), so a test can look at the log while a
-// commit is in flight.
-class GatedEnv : public Env {
- public:
-  explicit GatedEnv(Env* base) : base_(base) {}
-  void Release() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  // Waits until `n` syncs have started (entered Sync).
-  bool WaitSyncsStarted(uint64_t n) {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ >= n; });
-  }
-  uint64_t started() {
-    std::lock_guard<std::mutex> l(mu_);
-    return started_;
-  }
-  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
-    return base_->NewSequentialFile(path);
-  }
-  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
-                                                          int mode) override {
-    ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
-    return std::unique_ptr<WritableFile>(std::make_unique<File>(std::move(f), this));
-  }
-  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
-
- private:
-  class File : public WritableFile {
-   public:
-    File(std::unique_ptr<WritableFile> f, GatedEnv* env) : f_(std::move(f)), env_(env) {}
-    Status Append(std::string_view data) override { return f_->Append(data); }
-    Status Sync() override {
-      {
-        std::unique_lock<std::mutex> l(env_->mu_);
-        ++env_->started_;
-        env_->cv_.notify_all();
-        env_->cv_.wait(l, [&] { return env_->open_; });
-      }
-      return f_->Sync();
-    }
-    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
-    Status Close() override { return f_->Close(); }
-
-   private:
-    std::unique_ptr<WritableFile> f_;
-    GatedEnv* env_;
-  };
-  Env* base_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  uint64_t started_ = 0;
-};
+using GatedEnv = GatedSyncEnv;  // holds every Sync until Release()
 
 // Collects AppendAsync results.
 struct Results {

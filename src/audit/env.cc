@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -216,5 +217,55 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewAppendableFile(const
 }
 
 bool FaultInjectionEnv::FileExists(const std::string& path) { return base_->FileExists(path); }
+
+class GatedWritableFile : public WritableFile {
+ public:
+  GatedWritableFile(std::unique_ptr<WritableFile> f, GatedSyncEnv* env)
+      : f_(std::move(f)), env_(env) {}
+  Status Append(std::string_view data) override { return f_->Append(data); }
+  Status Sync() override {
+    {
+      std::unique_lock<std::mutex> l(env_->mu_);
+      ++env_->started_;
+      env_->cv_.notify_all();
+      env_->cv_.wait(l, [&] { return env_->open_; });
+    }
+    return f_->Sync();
+  }
+  Status Truncate(uint64_t size) override { return f_->Truncate(size); }
+  Status Close() override { return f_->Close(); }
+
+ private:
+  std::unique_ptr<WritableFile> f_;
+  GatedSyncEnv* env_;
+};
+
+void GatedSyncEnv::Release() {
+  std::lock_guard<std::mutex> l(mu_);
+  open_ = true;
+  cv_.notify_all();
+}
+
+bool GatedSyncEnv::WaitSyncsStarted(uint64_t n) {
+  std::unique_lock<std::mutex> l(mu_);
+  return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ >= n; });
+}
+
+uint64_t GatedSyncEnv::started() {
+  std::lock_guard<std::mutex> l(mu_);
+  return started_;
+}
+
+Result<std::unique_ptr<SequentialFile>> GatedSyncEnv::NewSequentialFile(const std::string& path) {
+  return base_->NewSequentialFile(path);
+}
+
+Result<std::unique_ptr<WritableFile>> GatedSyncEnv::NewAppendableFile(const std::string& path,
+                                                                      int mode) {
+  ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
+  return std::unique_ptr<WritableFile>(std::make_unique<GatedWritableFile>(std::move(f), this));
+}
+
+bool GatedSyncEnv::FileExists(const std::string& path) { return base_->FileExists(path); }
 
 }  // namespace mamori::audit

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,31 @@ class FaultInjectionEnv : public Env {
   int write_errno_ = 0;
   int sync_errno_ = 0;
   std::atomic<uint64_t> syncs_{0};
+};
+
+// Wraps another Env and holds every Sync until Release(), so a test can look
+// at a log, or stop a server, while a commit is in flight. Thread-safe.
+class GatedSyncEnv : public Env {
+ public:
+  explicit GatedSyncEnv(Env* base) : base_(base) {}
+  // Lets every held and later Sync through.
+  void Release();
+  // Waits (up to 30 s) until `n` syncs have started; false on timeout.
+  bool WaitSyncsStarted(uint64_t n);
+  uint64_t started();
+
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
+                                                          int mode) override;
+  bool FileExists(const std::string& path) override;
+
+ private:
+  friend class GatedWritableFile;
+  Env* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  uint64_t started_ = 0;
 };
 
 }  // namespace mamori::audit

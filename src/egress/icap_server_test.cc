@@ -650,58 +650,7 @@ TEST_F(EgressIcapServerAuditLogFindings, CleanAllowsAnswerOnWriteAndAFailedSyncT
   EXPECT_FALSE(log_->Append(audit::Record{}).ok());
 }
 
-// Holds every Sync until Release(), so a test can stop the server while an
-// audit commit is in flight.
-class GatedEnv : public audit::Env {
- public:
-  explicit GatedEnv(audit::Env* base) : base_(base) {}
-  void Release() {
-    std::lock_guard<std::mutex> l(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  bool WaitSyncStarted() {
-    std::unique_lock<std::mutex> l(mu_);
-    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return started_ > 0; });
-  }
-  Result<std::unique_ptr<audit::SequentialFile>> NewSequentialFile(
-      const std::string& path) override {
-    return base_->NewSequentialFile(path);
-  }
-  Result<std::unique_ptr<audit::WritableFile>> NewAppendableFile(const std::string& path,
-                                                                 int mode) override {
-    ASSIGN_OR_RETURN(auto f, base_->NewAppendableFile(path, mode));
-    return std::unique_ptr<audit::WritableFile>(std::make_unique<File>(std::move(f), this));
-  }
-  bool FileExists(const std::string& path) override { return base_->FileExists(path); }
-
- private:
-  class File : public audit::WritableFile {
-   public:
-    File(std::unique_ptr<audit::WritableFile> f, GatedEnv* env) : f_(std::move(f)), env_(env) {}
-    Status Append(std::string_view data) override { return f_->Append(data); }
-    Status Sync() override {
-      {
-        std::unique_lock<std::mutex> l(env_->mu_);
-        ++env_->started_;
-        env_->cv_.notify_all();
-        env_->cv_.wait(l, [&] { return env_->open_; });
-      }
-      return f_->Sync();
-    }
-    Status Truncate(uint64_t size) override { return f_->Truncate(size); }
-    Status Close() override { return f_->Close(); }
-
-   private:
-    std::unique_ptr<audit::WritableFile> f_;
-    GatedEnv* env_;
-  };
-  audit::Env* base_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-  int started_ = 0;
-};
+using GatedEnv = audit::GatedSyncEnv;  // holds every Sync until Release()
 
 // Stop() while a decision's audit record is still being committed: the
 // answer is not sent before the record is durable, Stop() waits for the
@@ -735,7 +684,7 @@ TEST(EgressIcapStop, StopWaitsForAnAuditCommitInFlight) {
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   Client c((*server)->port());
   ASSERT_TRUE(c.Send(Reqmod(Post("http://files.example.org/up", 5), "clean", 1024, true)));
-  ASSERT_TRUE(env.WaitSyncStarted());
+  ASSERT_TRUE(env.WaitSyncsStarted(1));
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {
     (*server)->Stop();

@@ -135,6 +135,9 @@ class Session {
   uint64_t reserved_ = 0;  // bytes counted in *total_buffered
 
   struct PendingVerdict {
+    // User-provided: clang 14 cannot default-construct a nested struct with
+    // member initializers inside its enclosing class (std::optional::emplace).
+    PendingVerdict() {}
     bool decided = false;
     bool replied = false;     // PrepareVerdict answered by itself
     std::string early_reply;  // ...with this

@@ -27,6 +27,7 @@
 
 #include "audit/audit.h"
 #include "common/file_util.h"
+#include "common/testing/loopback.h"
 
 extern char** environ;
 
@@ -34,18 +35,6 @@ namespace mamori {
 namespace {
 
 namespace fs = std::filesystem;
-
-uint16_t FreePort() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
 int Connect(uint16_t port) {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -167,7 +156,7 @@ TEST_F(EgressIcapKill9, AnsweredUploadsAreAuditedAcrossKill9) {
   std::mt19937 rng(20261123);
   std::set<std::string> all_acked;
   for (int round = 0; round < 10; ++round) {
-    uint16_t port = FreePort();
+    uint16_t port = testing::FreeLoopbackPort();
     pid_t pid = StartServer(port);
     ASSERT_GT(pid, 0) << "mamori icap did not start; see " << (dir_ / "server.log");
     std::mutex mu;
