@@ -222,8 +222,9 @@ Status Vault::Impl::LinkDownload(Ctx& c, const std::string& token, ResponseSink&
   if (!s.ok() || s->kind != "link") return NotFound("no such link");
   c.rec.object = s->object_id;
   c.rec.extra["share"] = s->id;
-  if (auto creator = db->GetUser(s->created_by); creator.ok())
-    c.rec.extra["shared_by"] = creator->name;
+  // The creator is named in the audit record, and is charged for the download.
+  auto creator = db->GetUser(s->created_by);
+  if (creator.ok()) c.rec.extra["shared_by"] = creator->name;
   ASSIGN_OR_RETURN(json pol, PolicyObject("external_links"));
   if (!(pol.contains("enabled") && pol["enabled"] == true))
     return PermissionDenied("external links are disabled by policy");
@@ -253,7 +254,6 @@ Status Vault::Impl::LinkDownload(Ctx& c, const std::string& token, ResponseSink&
   // A link is its creator's way out of the vault, so its downloads count
   // against the creator's user budgets, and a download past a bulk-export
   // threshold is refused: a link cannot carry a second person's approval.
-  auto creator = db->GetUser(s->created_by);
   if (!creator.ok()) return PermissionDenied("the link's creator no longer exists");
   c.charged_user_id = creator->id;
   uint64_t individuals = label.is_object() ? label.value("individuals", uint64_t{0}) : 0;
