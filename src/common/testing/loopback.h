@@ -86,11 +86,15 @@ class HttpSink {
         size_t len = cl == std::string::npos || cl > h ? 0 : std::stoul(req.substr(cl + 16));
         if (req.size() >= h + 4 + len) break;
       }
+      // Recorded before the reply: a sender that has its answer may look
+      // for its request at once.
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        requests_.push_back(std::move(req));
+      }
       const std::string resp = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
       ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
       ::close(c);
-      std::lock_guard<std::mutex> l(mu_);
-      requests_.push_back(std::move(req));
     }
   }
 
