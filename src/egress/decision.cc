@@ -176,6 +176,20 @@ Verdict Decider::PostBody(const Policy& policy, const Exchange& ex, uint64_t bod
                  " for category " + cat.name;
       return v;
     }
+    if (inspection->not_inspected > 0) {
+      std::string parts;
+      for (const auto& p : inspection->not_inspected_parts)
+        parts += (parts.empty() ? "" : ", ") + p;
+      v.reason = "not_inspected";
+      v.detail = std::to_string(inspection->not_inspected) + " part(s) without text to inspect (" +
+                 parts + ") to category " + cat.name;
+      // Uploads only: the pictures of every web page would otherwise be blocked.
+      if (cat.content.block_not_inspected && !ex.is_response) {
+        v.block = true;
+        v.alert = true;
+        return v;
+      }
+    }
   }
   auto caps = CapsFor(policy, ex);
   if (!caps.empty()) {
@@ -221,6 +235,11 @@ BlockPage MakeBlockPage(const Settings& s, const Exchange& ex, const Verdict& v,
   } else if (v.reason == "too_many_individuals") {
     ja = "多数の人の個人情報が含まれているため、送信を止めました。";
     en = "The upload contains personal data about many people and was stopped.";
+  } else if (v.reason == "not_inspected") {
+    ja = "中身を検査できないファイル（画像、文字情報のないPDFなど）が含まれているため、"
+         "安全のため送信を止めました。";
+    en = "The upload contains a file whose content cannot be inspected (an image, a PDF "
+         "without text, an unknown format), so it was stopped to be safe.";
   } else {
     ja = "内容を確認できなかったため、安全のため送信を止めました。";
     en = "The upload could not be inspected, so it was stopped to be safe.";

@@ -13,7 +13,7 @@ namespace {
 const char kPolicy[] = R"(
 categories:
   unknown: {uploads: inspect, on_error: block, content: {block_types: [jp.my_number], max_individuals: 10}}
-  lenient: {uploads: inspect, on_error: allow, domains: [lenient.test]}
+  lenient: {uploads: inspect, on_error: allow, domains: [lenient.test], content: {not_inspected: allow}}
   personal_storage: {uploads: block, domains: [gigafile.nu]}
   webmail: {uploads: inspect, max_upload_bytes: 1000, domains: [mail.test]}
   approved: {uploads: allow, domains: [corp.test]}
@@ -92,6 +92,42 @@ TEST_F(EgressDecision, FailClosedOrOpenPerCategory) {
   v = d_.PostBody(*policy_, Ex("lenient.test"), 100, failed);
   EXPECT_FALSE(v.block);
   EXPECT_EQ(v.reason, "inspection_failed_open");
+}
+
+// A photo of a My Number card has no text: by default the upload stops; a
+// category with `not_inspected: allow` lets it through, recorded as such.
+TEST_F(EgressDecision, ContentWithoutTextIsNotCalledClean) {
+  InspectionSummary photo;
+  photo.units = 2;
+  photo.not_inspected = 1;
+  photo.not_inspected_parts = {"form:file file=card.jpg (image)"};
+  Verdict v = d_.PostBody(*policy_, Ex("upload.example.com"), 100, photo);
+  EXPECT_TRUE(v.block);
+  EXPECT_TRUE(v.alert);
+  EXPECT_EQ(v.reason, "not_inspected");
+  EXPECT_NE(v.detail.find("card.jpg (image)"), std::string::npos) << v.detail;
+  BlockPage page = MakeBlockPage(Settings{}, Ex("upload.example.com"), v, "E1", 0);
+  EXPECT_NE(page.body.find("cannot be inspected"), std::string::npos);
+  v = d_.PostBody(*policy_, Ex("lenient.test"), 100, photo);
+  EXPECT_FALSE(v.block);
+  EXPECT_EQ(v.reason, "not_inspected");
+  // A download is never blocked for it (every web page has pictures).
+  auto dl = Ex("upload.example.com");
+  dl.is_response = true;
+  v = d_.PostBody(*policy_, dl, 100, photo);
+  EXPECT_FALSE(v.block);
+  EXPECT_EQ(v.reason, "not_inspected");
+  // Found personal data still decides first.
+  photo.types["jp.my_number"] = 1;
+  EXPECT_EQ(d_.PostBody(*policy_, Ex("upload.example.com"), 100, photo).reason,
+            "sensitive_content");
+  // A bad setting says what to write.
+  auto bad = ParsePolicy(
+      {{"p.yaml",
+        "categories:\n  unknown: {uploads: inspect, content: {not_inspected: maybe}}\n"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("must be block (fail closed) or allow"), std::string::npos)
+      << bad.status().ToString();
 }
 
 TEST_F(EgressDecision, ChunkedUploadsSummedAgainstTheCap) {

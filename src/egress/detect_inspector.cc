@@ -86,6 +86,7 @@ class DetectInspector : public Inspector {
   // Text arrives in network-sized pieces (often a few KB); the scanner is
   // fed in batches of up to kBatch bytes, which is much cheaper per byte.
   static constexpr size_t kBatch = 1 << 20;
+  static constexpr uint64_t kListedNotInspected = 8;
 
   Status Decide() {
     std::string head;
@@ -135,6 +136,12 @@ class DetectInspector : public Inspector {
     return extract::ExtractBuffer(
         name, data, budgets, [&](const extract::Unit& u, const Status& err) -> Status {
           if (!err.ok()) return err.WithContext("cannot inspect " + u.path);
+          // No text to look at: the summary must not call it clean.
+          if (u.format == "image" || u.format == "binary" || u.format == "pdf-no-text") {
+            if (summary_.not_inspected++ < kListedNotInspected)
+              summary_.not_inspected_parts.push_back(u.path + " (" + u.format + ")");
+            return Status::Ok();
+          }
           if (u.text.empty()) return Status::Ok();
           detect::ScanOptions o = options_;
           o.field_delimiter = u.field_delimiter;

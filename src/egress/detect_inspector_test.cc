@@ -112,6 +112,43 @@ TEST(EgressDetectInspector, ExtractsZipUploads) {
   EXPECT_FALSE((*small)->Text(zip).ok());
 }
 
+// An image (a photo of a card, a scanned form) has no text: the summary
+// counts it as not inspected instead of passing it as clean, whether it is
+// uploaded as it is or inside a zip.
+TEST(EgressDetectInspector, ImagesAreCountedAsNotInspected) {
+  auto factory = NewDetectInspectorFactory(HashKey());
+  ASSERT_TRUE(factory.ok()) << factory.status().ToString();
+  const std::string png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0", 33);
+  const std::string jpeg("\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xFF\xD9", 22);
+  struct Case {
+    const char* unit;
+    std::string body;
+  };
+  for (const Case& c : {Case{"form:file file=card.png", png}, Case{"form:file file=card.jpg", jpeg},
+                        Case{"form:file file=cards.zip", Zip("scan/card.jpg", jpeg)}}) {
+    auto ins = (*factory)->New("medium", 1 << 30);
+    ASSERT_TRUE(ins.ok());
+    ASSERT_TRUE((*ins)->BeginUnit(c.unit).ok());
+    ASSERT_TRUE((*ins)->Text(c.body).ok());
+    ASSERT_TRUE((*ins)->BeginUnit("form:field comment").ok());
+    ASSERT_TRUE((*ins)->Text("see the attached card").ok());
+    auto s = (*ins)->Finish();
+    ASSERT_TRUE(s.ok()) << c.unit << ": " << s.status().ToString();
+    EXPECT_EQ(s->not_inspected, 1u) << c.unit;
+    ASSERT_EQ(s->not_inspected_parts.size(), 1u) << c.unit;
+    EXPECT_NE(s->not_inspected_parts[0].find("(image)"), std::string::npos)
+        << s->not_inspected_parts[0];
+  }
+  // Text is not counted.
+  auto ins = (*factory)->New("medium", 1 << 30);
+  ASSERT_TRUE(ins.ok());
+  ASSERT_TRUE((*ins)->BeginUnit("form:file file=notes.txt").ok());
+  ASSERT_TRUE((*ins)->Text("meeting notes, nothing personal").ok());
+  auto s = (*ins)->Finish();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->not_inspected, 0u);
+}
+
 // A Shift_JIS CSV (Excel's default in Japan) is decoded before it is scanned,
 // so a name column and its My Numbers count as people; the same bytes scanned
 // raw would show digits only.

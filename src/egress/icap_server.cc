@@ -787,6 +787,7 @@ class IcapServer::Impl {
       r.labels["types"] = types;
       r.labels["individuals"] = summary->individuals;
       if (!summary->max_confidence.empty()) r.labels["max_confidence"] = summary->max_confidence;
+      if (summary->not_inspected) r.labels["not_inspected"] = summary->not_inspected;
     }
     r.extra = {{"category", ex.category->name},
                {"site", ex.site},
@@ -795,7 +796,8 @@ class IcapServer::Impl {
     if (!v.detail.empty()) r.extra["detail"] = v.detail;
     r.extra["bytes_read"] = bytes;
     if (summary) r.extra["units"] = summary->units;
-    const bool clean_allow = r.result == "allow" && (!summary || summary->types.empty());
+    const bool clean_allow =
+        r.result == "allow" && (!summary || (summary->types.empty() && !summary->not_inspected));
     const audit::Durability durability = clean_allow && !opt_.audit_sync_every_decision
                                              ? audit::Durability::kWritten
                                              : audit::Durability::kSynced;

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/redact.h"
 #include "common/status.h"
@@ -19,6 +20,10 @@ struct InspectionSummary {
   std::string max_confidence;             // "", "low", "medium", "high"
   uint64_t units = 0;                     // form parts / files / bodies inspected
   uint64_t bytes = 0;                     // decoded bytes inspected
+  // Parts with no text to inspect (images, PDFs without a text layer,
+  // unknown binary formats): how many, and the first few as "path (format)".
+  uint64_t not_inspected = 0;
+  std::vector<std::string> not_inspected_parts;
 };
 
 // A ContentSink that also summarises what it saw. One per body; not thread-safe.

@@ -242,7 +242,20 @@ struct Merger {
           return InvalidArgument(w + ": must be disk (hold in a temp file) or block (fail closed)");
         }
       } else if (k == "content") {
-        RETURN_IF_ERROR(CheckKeys(kv.second, {"block_types", "max_individuals"}, w));
+        RETURN_IF_ERROR(
+            CheckKeys(kv.second, {"block_types", "max_individuals", "not_inspected"}, w));
+        if (kv.second["not_inspected"]) {
+          std::string v = kv.second["not_inspected"].as<std::string>("");
+          if (v == "block") {
+            c.content.block_not_inspected = true;
+          } else if (v == "allow") {
+            c.content.block_not_inspected = false;
+          } else {
+            return InvalidArgument(w +
+                                   ".not_inspected: must be block (fail closed) or allow "
+                                   "(let it through, recorded as not inspected)");
+          }
+        }
         if (kv.second["block_types"]) {
           ASSIGN_OR_RETURN(c.content.block_types,
                            StringList(kv.second["block_types"], w + ".block_types"));

@@ -22,6 +22,11 @@ std::string_view UploadActionName(UploadAction a);
 struct ContentRules {
   std::vector<std::string> block_types;  // any finding of these types blocks
   uint64_t max_individuals = 0;          // block at >= this many people; 0 = no limit
+  // A part with no text to inspect (an image, a PDF of scanned pages, an
+  // unknown binary format): block the body (`not_inspected: block`, the
+  // default, since a photo of a My Number card is personal data no pattern
+  // sees) or let it through recorded as not inspected (`allow`).
+  bool block_not_inspected = true;
 };
 
 struct TenantRule {

@@ -154,8 +154,12 @@ for name in ("records", "clean"):
     with open(f"{work}/{name}.json.br", "wb") as f:
         f.write(brotli.compress(data))
 PY
-truncate -s 50MB "$WORK/chunk.bin"  # 50,000,000 bytes, like a GigaFile chunk
-chmod 644 "$WORK"/*.csv "$WORK"/*.bin "$WORK"/*.xlsx "$WORK"/*.zip "$WORK"/*.gz "$WORK"/*.br
+# 50,000,000 bytes, like a GigaFile chunk: text, so that inspection passes it
+# and only the cumulative cap can stop the series (binary content is blocked
+# as not inspectable by itself; see check 4b).
+yes 'meeting notes, nothing personal here. 会議の議事録です。' | head -c 50000000 > "$WORK/chunk.bin" || true
+printf '\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9' > "$WORK/card.jpg"
+chmod 644 "$WORK"/*.jpg "$WORK"/*.csv "$WORK"/*.bin "$WORK"/*.xlsx "$WORK"/*.zip "$WORK"/*.gz "$WORK"/*.br
 
 audit_field() { python3 -c "import json,sys; r=[json.loads(l) for l in open('$WORK/audit.jsonl')]; print(json.dumps([x for x in r if x['event_id']=='$1']))"; }
 
@@ -196,6 +200,15 @@ code=$("${CURL[@]}" -o "$WORK/r4.json" -w '%{http_code}' -H 'Content-Type: appli
   --data-binary "@$WORK/clean.bin" "https://uploads.example-unknown.test:$TARGET_PORT/clean" || true)
 got=$(python3 -c "import json; print(json.load(open('$WORK/r4.json'))['sha256'])" 2>/dev/null || true)
 if [ "$code" = 200 ] && [ "$got" = "$want" ]; then pass "clean 1 MiB upload passed byte-identical"; else fail "clean upload: code $code sha $got want $want"; fi
+
+# 4b. A picture (a photo of a card) has no text to inspect: blocked, not called clean.
+code=$("${CURL[@]}" -o "$WORK/r4b.html" -w '%{http_code}' -F "file=@$WORK/card.jpg" \
+  "https://uploads.example-unknown.test:$TARGET_PORT/upload" || true)
+if [ "$code" = 403 ] && grep -q 'not_inspected' "$WORK/r4b.html" && grep -q 'cannot be inspected' "$WORK/r4b.html"; then
+  pass "an image upload to an unknown destination blocked as not inspectable"
+else
+  fail "image upload: expected 403 not_inspected, got $code"; head -c 400 "$WORK/r4b.html" || true
+fi
 
 # 5. Ten 50 MB chunks to one destination: summed, blocked past the 200 MB cap.
 # The service is killed (-9) after the second chunk and restarted cleanly
