@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -67,7 +68,9 @@ class Conn {
         timer_(sock_.get_executor()),
         idle_(std::chrono::seconds(std::max<int64_t>(1, idle_seconds))),
         watch_(std::make_shared<Watch>()) {
-    buf_.resize(kReadSize * 2);
+    // Not zero-filled: only what is read is ever looked at (a vector's
+    // resize wrote 512 KB per connection).
+    buf_ = std::make_unique_for_overwrite<char[]>(cap_);
     watch_->last = std::chrono::steady_clock::now();
     ArmFor(idle_);
   }
@@ -75,7 +78,7 @@ class Conn {
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
-  std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  std::string_view data() const { return {buf_.get() + begin_, end_ - begin_}; }
   void Consume(size_t n) {
     begin_ += n;
     if (begin_ == end_) begin_ = end_ = 0;
@@ -83,17 +86,22 @@ class Conn {
 
   // Reads more bytes. False on EOF, error or idle timeout.
   awaitable<bool> Fill() {
-    if (buf_.size() - end_ < kReadSize / 4) {
+    if (cap_ - end_ < kReadSize / 4) {
       if (begin_ > 0) {
-        std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+        std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
       }
-      if (buf_.size() - end_ < kReadSize / 4) buf_.resize(buf_.size() * 2);
+      if (cap_ - end_ < kReadSize / 4) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(cap_ * 2);
+        std::memcpy(bigger.get(), buf_.get(), end_);
+        buf_ = std::move(bigger);
+        cap_ *= 2;
+      }
     }
     BeginIo();
     boost::system::error_code ec;
-    size_t n = co_await sock_.async_read_some(net::buffer(buf_.data() + end_, buf_.size() - end_),
+    size_t n = co_await sock_.async_read_some(net::buffer(buf_.get() + end_, cap_ - end_),
                                               net::redirect_error(use_awaitable, ec));
     EndIo();
     if (ec || n == 0) {
@@ -164,7 +172,8 @@ class Conn {
   net::steady_timer timer_;
   const std::chrono::steady_clock::duration idle_;
   std::shared_ptr<Watch> watch_;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = kReadSize * 2;
   size_t begin_ = 0, end_ = 0;
 };
 
@@ -420,16 +429,17 @@ class IcapServer::Impl {
       bool written = co_await c.Write(out);
       co_return written&& req.keep_alive;
     }
-    std::vector<char> piece(1 << 20);
+    constexpr size_t kPiece = 1 << 20;
+    auto piece = std::make_unique_for_overwrite<char[]>(kPiece);
     uint64_t off = 0;
     while (true) {
-      auto n = body->Read(off, piece.data(), piece.size());
+      auto n = body->Read(off, piece.get(), kPiece);
       if (!n.ok()) {
         LogLine("spool read failed: " + n.status().ToString());
         co_return false;  // the connection is closed mid-message; Squid reports an error
       }
       if (*n == 0) break;
-      AppendChunk(&out, std::string_view(piece.data(), *n));
+      AppendChunk(&out, std::string_view(piece.get(), *n));
       off += *n;
       {
         bool awaited_ok = co_await c.Write(out);
