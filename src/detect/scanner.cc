@@ -135,6 +135,24 @@ class ScannerImpl final : public Scanner {
       settle_after_ = std::max<uint64_t>(settle_after_, r.window_after);
     }
     settle_after_ = std::max(settle_after_, kSettleMargin);
+    for (const auto& pe : rs_.patterns)
+      if (pe.keyword) max_keyword_len_ = std::max<uint64_t>(max_keyword_len_, pe.keyword_len);
+    early_drop_.assign(rs_.compiled.size(), false);
+    header_context_.assign(rs_.compiled.size(), false);
+    early_drop_unseparated_.assign(rs_.compiled.size(), false);
+    for (size_t i = 0; i < rs_.compiled.size(); ++i) {
+      const CompiledRule& r = rs_.compiled[i];
+      early_drop_[i] = NeedsKeywordToReport(r);
+      // For these validators a value is "structured" exactly when its digits
+      // have a separator, so one group of digits can only score `bare`.
+      bool structured_is_separator = r.validator == ValidatorKind::kMyNumber ||
+                                     r.validator == ValidatorKind::kDriversLicense ||
+                                     r.validator == ValidatorKind::kLuhnCard;
+      early_drop_unseparated_[i] =
+          structured_is_separator && !r.letters_before && !r.letters_after &&
+          r.numeric_prefixes.empty() &&
+          (r.context_required || ConfidenceOf(r.scores.bare) < opt_.min_confidence);
+    }
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
       if (enabled_[i] && rs_.compiled[i].tokenized_dates) {
         has_numeric_ = true;
@@ -201,13 +219,11 @@ class ScannerImpl final : public Scanner {
       return error_ = ResourceExhausted("stream exceeds the scan budget of " +
                                         std::to_string(opt_.max_bytes) + " bytes");
     }
-    // Scan in slices so a huge chunk cannot grow the match lists unboundedly.
     // data_end_ only ever covers bytes Vectorscan has seen.
-    constexpr size_t kSlice = 4 << 20;
     auto scratch = ThreadScratch();
     if (!scratch.ok()) return error_ = scratch.status();
-    for (size_t off = 0; off < chunk.size(); off += kSlice) {
-      size_t len = std::min(kSlice, chunk.size() - off);
+    for (size_t off = 0, len; off < chunk.size(); off += len) {
+      len = SliceLength(chunk.size() - off);
       buf_.append(chunk.substr(off, len));
       view_ = buf_;
       data_end_ += len;
@@ -237,17 +253,25 @@ class ScannerImpl final : public Scanner {
   // Scans a whole buffer that outlives the call, in place: the same slices
   // and the same Process() steps as Feed(), without copying the bytes into
   // buf_ (at hundreds of MB/s the copy and its fresh pages cost ~10%).
+  // Bytes are scanned and processed in slices, so that a huge chunk cannot
+  // grow the match lists unboundedly. Delimited text starts with small slices
+  // until its header row is known: only then can the digit tokenizer drop
+  // the hard negatives no column makes personal (DroppedBeforeWalk).
+  size_t SliceLength(size_t remaining) const {
+    constexpr size_t kSlice = 4 << 20, kBeforeHeader = 64 << 10;
+    return std::min(remaining, opt_.field_delimiter && !header_done_ ? kBeforeHeader : kSlice);
+  }
+
   Status ScanWhole(std::string_view text) {
     if (text.size() > opt_.max_bytes)
       return error_ = ResourceExhausted("stream exceeds the scan budget of " +
                                         std::to_string(opt_.max_bytes) + " bytes");
     borrowed_ = true;
     view_ = text;
-    constexpr size_t kSlice = 4 << 20;
     auto scratch = ThreadScratch();
     if (!scratch.ok()) return error_ = scratch.status();
-    for (size_t off = 0; off < text.size(); off += kSlice) {
-      size_t len = std::min(kSlice, text.size() - off);
+    for (size_t off = 0, len; off < text.size(); off += len) {
+      len = SliceLength(text.size() - off);
       data_end_ += len;
       if (hs_scan_stream(stream_, text.data() + off, static_cast<unsigned>(len), 0, *scratch,
                          &OnMatch, this) != HS_SUCCESS) {
@@ -523,7 +547,7 @@ class ScannerImpl final : public Scanner {
             c.start = start;
             c.end = tok_pos_ + ends[e];
             c.rule = rule;
-            unpositioned_.push_back(std::move(c));
+            if (!DroppedBeforeWalk(c, /*separated=*/true)) unpositioned_.push_back(std::move(c));
           }
         }
       }
@@ -600,7 +624,8 @@ class ScannerImpl final : public Scanner {
           if (!fits) continue;
           bool ascii =
               a == b && groups[a].end - groups[a].start == static_cast<size_t>(groups[a].digits);
-          if (Offer(ref.rule, s, groups[a].start, groups[b].end, ascii)) done_rule = ref.rule;
+          if (Offer(ref.rule, s, groups[a].start, groups[b].end, ascii, /*separated=*/b > a))
+            done_rule = ref.rule;
         }
       }
     }
@@ -612,7 +637,8 @@ class ScannerImpl final : public Scanner {
     if (digits > static_cast<size_t>(kMaxGroupDigits)) return;
     int done_rule = -1;
     for (const ShapeRef& ref : shapes_by_start_[1][digits]) {  // one group: they all fit
-      if (ref.rule != done_rule && Offer(ref.rule, s, start, end, /*ascii=*/true))
+      if (ref.rule != done_rule &&
+          Offer(ref.rule, s, start, end, /*ascii=*/true, /*separated=*/false))
         done_rule = ref.rule;
     }
   }
@@ -620,7 +646,9 @@ class ScannerImpl final : public Scanner {
   // Offers s[start, end), which has one of `rule_index`'s shapes, as a
   // candidate if its check digit passes. Returns whether the rule's turn for
   // this run of groups is over (a failed check digit, or a candidate made).
-  bool Offer(int rule_index, std::string_view s, size_t start, size_t end, bool ascii) {
+  // `separated`: the digits are in more than one group (1234-5678-9018).
+  bool Offer(int rule_index, std::string_view s, size_t start, size_t end, bool ascii,
+             bool separated) {
     const CompiledRule& rule = rs_.compiled[static_cast<size_t>(rule_index)];
     // Check digits first: nine in ten random numbers stop here.
     if (!PassesChecksum(rule.validator, s, start, end, ascii)) return true;
@@ -646,7 +674,7 @@ class ScannerImpl final : public Scanner {
         break;
       }
     }
-    unpositioned_.push_back(std::move(c));
+    if (!DroppedBeforeWalk(c, separated)) unpositioned_.push_back(std::move(c));
     return true;
   }
 
@@ -961,6 +989,7 @@ class ScannerImpl final : public Scanner {
           col.negative_rules.push_back(static_cast<int>(r));
         } else if (ContainsWord(folded, rule.column_headers)) {
           col.context_rules.push_back(static_cast<int>(r));
+          header_context_[r] = true;
           if (rule.column_type && col.typed_rule < 0) col.typed_rule = static_cast<int>(r);
         }
       }
@@ -998,6 +1027,13 @@ class ScannerImpl final : public Scanner {
   // that can supply their own context (T+13, 普通預金, 〒, 様) are excluded.
   bool CannotReachMinConfidence(const CompiledRule& rule, const Candidate& c) const {
     if (c.cell || c.header_context >= 0) return false;
+    if (!NeedsKeywordToReport(rule)) return false;
+    return !KeywordInReach(rule, c);
+  }
+
+  // Whether a finding of `rule` outside a typed or labelled cell reaches
+  // --min-confidence only with one of its keywords nearby.
+  bool NeedsKeywordToReport(const CompiledRule& rule) const {
     switch (rule.validator) {
       case ValidatorKind::kCorporateNumber:
       case ValidatorKind::kBankAccount:
@@ -1008,12 +1044,30 @@ class ScannerImpl final : public Scanner {
         break;
     }
     double best_without_context = std::max(rule.scores.bare, rule.scores.structured);
-    if (!rule.context_required && ConfidenceOf(best_without_context) >= opt_.min_confidence)
-      return false;
-    uint64_t margin = 64;
+    return rule.context_required || ConfidenceOf(best_without_context) < opt_.min_confidence;
+  }
+
+  // CannotReachMinConfidence, decided when the tokenizer makes the candidate,
+  // so that the hard negatives of number-heavy CSV (order numbers that pass a
+  // check digit, the date on every order line) skip positioning, column
+  // counting and header lookup. Only when the answer cannot change later: no
+  // column header of this file (known once the header row is found) gives
+  // the rule context, and every keyword that could fall in the window has
+  // already been reported. Otherwise the candidate goes on, and Settle asks.
+  bool DroppedBeforeWalk(const Candidate& c, bool separated) const {
+    if (!early_drop_[c.rule] && (separated || !early_drop_unseparated_[c.rule])) return false;
+    if (opt_.field_delimiter && (!header_done_ || header_context_[c.rule])) return false;
+    const CompiledRule& rule = rs_.compiled[c.rule];
+    if (c.end + rule.window_after + kKeywordMargin + max_keyword_len_ > data_end_) return false;
+    return !KeywordInReach(rule, c);
+  }
+
+  static constexpr uint64_t kKeywordMargin = 64;
+  bool KeywordInReach(const CompiledRule& rule, const Candidate& c) const {
+    uint64_t margin = kKeywordMargin;
     uint64_t from =
         c.start > rule.window_before + margin ? c.start - rule.window_before - margin : 0;
-    return !PositiveKeywordNear(c.rule, from, c.end + rule.window_after + margin);
+    return PositiveKeywordNear(c.rule, from, c.end + rule.window_after + margin);
   }
 
   void Settle(const Candidate& c) {
@@ -1168,6 +1222,10 @@ class ScannerImpl final : public Scanner {
   uint64_t buf_base_ = 0;
   uint64_t data_end_ = 0;
   uint64_t max_window_before_ = 0;
+  uint64_t max_keyword_len_ = 0;
+  std::vector<bool> early_drop_;              // per rule: NeedsKeywordToReport
+  std::vector<bool> early_drop_unseparated_;  // per rule: the same for a single group of digits
+  std::vector<bool> header_context_;          // per rule: a column header of this file names it
   uint64_t settle_after_ = 0;
 
   std::vector<RawMatch> raw_;

@@ -197,6 +197,57 @@ TEST_F(ScannerTest, WesternBirthDatesWholeAndByteAtATime) {
   EXPECT_EQ(fed, values);
 }
 
+// In delimited text the digit tokenizer drops, before positioning them, the
+// candidates that can only be reported with a keyword nearby and have none
+// (the date on every order line). What a column header or a keyword on either
+// side makes personal must survive it, however the text arrives: whole (64 KB
+// slices until the header row is known, then 4 MB) or in odd-sized pieces.
+TEST_F(ScannerTest, LargeCsvKeepsWhatHeadersAndKeywordsMakePersonal) {
+  auto count = [&](const std::string& csv, size_t piece, const char* type) {
+    ScanOptions opt;
+    opt.field_delimiter = ',';
+    if (piece == 0) return OfType(Scan(csv, opt), type).size();
+    auto scanner = Scanner::Create(rules_, key_, opt);
+    EXPECT_TRUE(scanner.ok());
+    for (size_t i = 0; i < csv.size(); i += piece)
+      EXPECT_TRUE((*scanner)->Feed(std::string_view(csv).substr(i, piece)).ok());
+    EXPECT_TRUE((*scanner)->Finish().ok());
+    return OfType((*scanner)->TakeFindings(), type).size();
+  };
+  auto count_dates = [&](const std::string& csv, size_t piece) {
+    return count(csv, piece, "jp.birth_date");
+  };
+  // A 個人番号 column makes every bare 12-digit number in it a My Number (a
+  // header that gives context, not a typed column), and a birth-date column
+  // every date, far past the first slice.
+  std::string members = "会員番号,個人番号,生年月日\n";
+  for (int i = 0; i < 6000; ++i)
+    members += std::to_string(100000 + i) + ",123456789018,1985/04/01\n";
+  ASSERT_GT(members.size(), size_t{64 << 10});
+  // No such column: only the dates with a keyword before or after them count.
+  std::string orders = "注文番号,メモ\n";
+  size_t with_keyword = 0;
+  for (int i = 0; i < 6000; ++i) {
+    orders += std::to_string(100000 + i);
+    if (i % 250 == 7) {
+      orders += ",誕生日 1990/12/31\n";
+      ++with_keyword;
+    } else if (i % 250 == 99) {
+      orders += ",1990/12/31 (誕生日)\n";
+      ++with_keyword;
+    } else {  // long enough that a keyword's window never reaches the next row
+      orders +=
+          ",定期便のご用命、配送は来週の予定です。倉庫の在庫を確認してから出荷します。 2026/10/02 "
+          "お支払いは請求書でお願いします。検収が済みましたらご連絡ください。\n";
+    }
+  }
+  for (size_t piece : {size_t{0}, size_t{997}, size_t{70000}}) {
+    EXPECT_EQ(count_dates(members, piece), 6000u) << "piece " << piece;
+    EXPECT_EQ(count(members, piece, "jp.my_number"), 6000u) << "piece " << piece;
+    EXPECT_EQ(count_dates(orders, piece), with_keyword) << "piece " << piece;
+  }
+}
+
 TEST_F(ScannerTest, CsvHeaderIsContextForItsColumn) {
   std::string csv =
       "氏名,電話番号,個人番号,住所\n"
