@@ -139,6 +139,7 @@ class ScannerImpl final : public Scanner {
       if (pe.keyword) max_keyword_len_ = std::max<uint64_t>(max_keyword_len_, pe.keyword_len);
     early_drop_.assign(rs_.compiled.size(), false);
     header_context_.assign(rs_.compiled.size(), false);
+    positive_keywords_held_.assign(rs_.compiled.size(), 0);
     early_drop_unseparated_.assign(rs_.compiled.size(), false);
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
       const CompiledRule& r = rs_.compiled[i];
@@ -299,6 +300,7 @@ class ScannerImpl final : public Scanner {
     if (!self->enabled_[p.rule]) return 0;
     if (p.keyword) {
       self->keywords_.push_back({to - p.keyword_len, to, p.rule, p.negative});
+      if (!p.negative) ++self->positive_keywords_held_[p.rule];
     } else {
       self->raw_.push_back({from, to, static_cast<int>(id)});
     }
@@ -799,7 +801,10 @@ class ScannerImpl final : public Scanner {
     // 5. Forget what no one needs any more.
     uint64_t keep = std::min({frontier, walker_offset_, tok_pos_});
     keep = keep > max_window_before_ + 64 ? keep - max_window_before_ - 64 : 0;
-    while (!keywords_.empty() && keywords_.front().end < keep) keywords_.pop_front();
+    while (!keywords_.empty() && keywords_.front().end < keep) {
+      if (!keywords_.front().negative) --positive_keywords_held_[keywords_.front().rule];
+      keywords_.pop_front();
+    }
     keywords_sorted_ = keywords_.size();
     uint64_t tail = rs_.max_candidate_width + 64;
     uint64_t byte_keep = std::min(keep, data_end_ > tail ? data_end_ - tail : 0);
@@ -1059,7 +1064,8 @@ class ScannerImpl final : public Scanner {
     if (opt_.field_delimiter && (!header_done_ || header_context_[c.rule])) return false;
     const CompiledRule& rule = rs_.compiled[c.rule];
     if (c.end + rule.window_after + kKeywordMargin + max_keyword_len_ > data_end_) return false;
-    return !KeywordInReach(rule, c);
+    // Most such rules have no keyword anywhere in the held text: skip the search.
+    return positive_keywords_held_[c.rule] == 0 || !KeywordInReach(rule, c);
   }
 
   static constexpr uint64_t kKeywordMargin = 64;
@@ -1223,9 +1229,10 @@ class ScannerImpl final : public Scanner {
   uint64_t data_end_ = 0;
   uint64_t max_window_before_ = 0;
   uint64_t max_keyword_len_ = 0;
-  std::vector<bool> early_drop_;              // per rule: NeedsKeywordToReport
-  std::vector<bool> early_drop_unseparated_;  // per rule: the same for a single group of digits
-  std::vector<bool> header_context_;          // per rule: a column header of this file names it
+  std::vector<bool> early_drop_;                  // per rule: NeedsKeywordToReport
+  std::vector<bool> early_drop_unseparated_;      // per rule: the same for a single group of digits
+  std::vector<bool> header_context_;              // per rule: a column header of this file names it
+  std::vector<uint32_t> positive_keywords_held_;  // per rule: its positive hits in keywords_
   uint64_t settle_after_ = 0;
 
   std::vector<RawMatch> raw_;
