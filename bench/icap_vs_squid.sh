@@ -12,7 +12,8 @@
 # Env: DOCS (uploads per document kind, default 20), DOC_MB (size, default 8),
 #      FORMS (default 1000), PARALLEL (default 4), CAPS (1, default: the policy
 #      has a volume cap, so every upload is also synced to the cap journal;
-#      0: no cap, to see what the journal costs), MAMORI_THREADS (default 2).
+#      0: no cap, to see what the journal costs), MAMORI_THREADS (default 2),
+#      ROUNDS (default 5; each column's median run is reported).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -202,20 +203,39 @@ print(f"{len(lat)} {errors[0]} {wall:.3f} {len(lat) * len(body) / wall / 1e6:.1f
 PY
 
 echo "icap_vs_squid: caps $CAPS; $DOCS x ${DOC_MB} MB prose, $DOCS x ${DOC_MB} MB CSV, $FORMS form posts; $PARALLEL in parallel; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# ROUNDS rounds (default 5); in each, every mix runs its three columns back to
+# back (so load drifts alike), in an order rotated every round. A single run
+# lasts well under a second, so one round alone swung a ratio by +-0.15; each
+# column's reported row is its median run.
+ROUNDS=${ROUNDS:-5}
+names=(alone cicap mamori)
 declare -A RES
-for mix in prose csv form; do
-  count=$DOCS; [ "$mix" = form ] && count=$FORMS
-  for name in alone cicap mamori; do  # back to back, per mix, so load drifts alike
-    RES[$mix.$name]=$(python3 "$WORK/load.py" "${PORT[$name]}" "$WORK/ca.pem" "$mix" "$count" "$PARALLEL" "$TARGET_PORT" "$DOC_MB")
+for r in $(seq 0 $((ROUNDS - 1))); do
+  for mix in prose csv form; do
+    count=$DOCS; [ "$mix" = form ] && count=$FORMS
+    for k in 0 1 2; do
+      name=${names[$(((k + r) % 3))]}
+      RES[$mix.$name]+="$(python3 "$WORK/load.py" "${PORT[$name]}" "$WORK/ca.pem" "$mix" "$count" "$PARALLEL" "$TARGET_PORT" "$DOC_MB")|"
+    done
   done
 done
 python3 - "${RES[prose.alone]}" "${RES[prose.cicap]}" "${RES[prose.mamori]}" \
   "${RES[csv.alone]}" "${RES[csv.cicap]}" "${RES[csv.mamori]}" \
   "${RES[form.alone]}" "${RES[form.cicap]}" "${RES[form.mamori]}" <<'PY'
 import sys
-v = [list(map(float, a.split())) for a in sys.argv[1:]]
 names = ["squid alone", "squid + c-icap echo", "squid + mamori icap"]
 mixes = [("prose documents", 0, 3, "MB/s"), ("CSV, sparse personal data", 3, 3, "MB/s"), ("form posts", 6, 4, "req/s")]
+runs = [[list(map(float, r.split())) for r in a.split("|") if r.strip()] for a in sys.argv[1:]]
+v = []
+for i, rs in enumerate(runs):
+    col = 4 if i >= 6 else 3
+    rs.sort(key=lambda row: row[col])
+    v.append(rs[len(rs) // 2])  # the median run by rate
+for label, base, col, unit in mixes:
+    print(f"per-round {unit}, {label}: " + " | ".join(
+        n + " " + " ".join(f"{row[col]:.0f}" for row in sorted(runs[base + i], key=lambda row: row[col]))
+        for i, n in enumerate(["alone", "c-icap", "mamori"])))
+print(f"medians of {len(runs[0])} rounds:")
 print(f"{'':28} {'':22} {'rate':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
 for label, base, col, unit in mixes:
     size = int(v[base][7])

@@ -7,6 +7,7 @@
 
 #include "alert/alert.h"
 #include "cli/command.h"
+#include "common/process.h"
 #include "common/redact.h"
 #include "egress/audit_sink.h"
 #include "egress/icap_server.h"
@@ -33,6 +34,7 @@ struct IcapArgs {
 };
 
 int RunIcap(const IcapArgs& a) {
+  KeepFreedMemoryForReuse();
   auto store = egress::PolicyStore::Open(a.policy_dir);
   if (!store.ok()) {
     PrintError("cannot load the egress policy: " + store.status().ToString());

@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "common/clock.h"
+#include "common/process.h"
 #include "common/redact.h"
 #include "mail/inspect.h"
 #include "mail/notice.h"
@@ -38,6 +39,7 @@ struct MilterArgs {
 };
 
 int RunMilter(const MilterArgs& a) {
+  mamori::KeepFreedMemoryForReuse();
   using namespace mamori;
   using namespace mamori::mail;
   auto policy = Policy::Load(a.policy.empty() ? Policy::DefaultPath() : a.policy);

@@ -7,6 +7,7 @@
 #include "alert/alert.h"
 #include "audit/audit.h"
 #include "cli/command.h"
+#include "common/process.h"
 #include "common/redact.h"
 #include "detect/detect.h"
 #include "vault/server.h"
@@ -111,6 +112,7 @@ int NewAdminToken(const ServeArgs& a) {
 }
 
 int Run(const ServeArgs& a) {
+  KeepFreedMemoryForReuse();
   auto o = BaseOptions(a);
   auto nets = vault::ParseCidrList(a.admin_nets);
   if (!nets.ok()) {
