@@ -13,7 +13,8 @@
 #      FORMS (default 1000), PARALLEL (default 4), CAPS (1, default: the policy
 #      has a volume cap, so every upload is also synced to the cap journal;
 #      0: no cap, to see what the journal costs), MAMORI_THREADS (default 2),
-#      ROUNDS (default 5; each column's median run is reported).
+#      ROUNDS (default 5; each column's median run is reported), MIXES (default
+#      "prose csv form"; a subset only profiles, the summary needs all three).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -211,7 +212,7 @@ ROUNDS=${ROUNDS:-5}
 names=(alone cicap mamori)
 declare -A RES
 for r in $(seq 0 $((ROUNDS - 1))); do
-  for mix in prose csv form; do
+  for mix in ${MIXES:-prose csv form}; do
     count=$DOCS; [ "$mix" = form ] && count=$FORMS
     for k in 0 1 2; do
       name=${names[$(((k + r) % 3))]}
