@@ -33,6 +33,13 @@ class DetectInspector : public ContentInspector {
             s.unreadable.push_back(unit.path + ": " + error.message());
             return Status::Ok();
           }
+          // No text to look at (a photo of a card is personal data no pattern
+          // sees): counted, never called inspected.
+          if (unit.format == "image" || unit.format == "binary" || unit.format == "pdf-no-text") {
+            if (s.not_inspected++ < 8)
+              s.not_inspected_parts.push_back(unit.path + " (" + unit.format + ")");
+            return Status::Ok();
+          }
           ++s.units;
           detect::ScanOptions opt;
           opt.field_delimiter = unit.field_delimiter;

@@ -103,11 +103,12 @@ Status Merge(const YAML::Node& root, const std::string& src, Policy* p) {
     std::string w = src + ": personal_data";
     RETURN_IF_ERROR(CheckKeys(n, w,
                               {"enabled", "hold_my_number_min", "hold_individuals_min",
-                               "hold_uninspectable", "scan_internal"}));
+                               "hold_uninspectable", "hold_not_inspected", "scan_internal"}));
     RETURN_IF_ERROR(ReadScalar(n, "enabled", w, &p->pd_enabled));
     RETURN_IF_ERROR(ReadScalar(n, "hold_my_number_min", w, &p->pd_hold_my_number_min));
     RETURN_IF_ERROR(ReadScalar(n, "hold_individuals_min", w, &p->pd_hold_individuals_min));
     RETURN_IF_ERROR(ReadScalar(n, "hold_uninspectable", w, &p->pd_hold_uninspectable));
+    RETURN_IF_ERROR(ReadScalar(n, "hold_not_inspected", w, &p->pd_hold_not_inspected));
     RETURN_IF_ERROR(ReadScalar(n, "scan_internal", w, &p->pd_scan_internal));
   }
   if (auto n = root["typo_domains"]) {
@@ -378,6 +379,9 @@ Verdict Evaluate(const Policy& policy, const Envelope& env, const ContentSummary
     }
     if (policy.pd_hold_uninspectable && !content.unreadable.empty()) {
       v.reasons.push_back("uninspectable_part");
+    }
+    if (policy.pd_hold_not_inspected && content.not_inspected > 0) {
+      v.reasons.push_back("not_inspected_part");
     }
   }
 

@@ -42,7 +42,11 @@ struct Policy {
   uint64_t pd_hold_my_number_min = 1;     // My Numbers to external => hold
   uint64_t pd_hold_individuals_min = 10;  // distinct people to external => hold
   bool pd_hold_uninspectable = true;      // encrypted/unreadable part to external => hold
-  bool pd_scan_internal = false;          // scan internal-only mail too (for the audit)
+  // A part with no text (image, scanned PDF, binary) to external => hold. Off
+  // by default: signature logos and inline pictures are in most mail; the
+  // audit record counts such parts either way.
+  bool pd_hold_not_inspected = false;
+  bool pd_scan_internal = false;  // scan internal-only mail too (for the audit)
 
   bool typo_enabled = true;
   int typo_max_distance = 2;
@@ -83,6 +87,11 @@ struct ContentSummary {
   uint64_t individuals = 0;
   uint64_t units = 0;                   // text units inspected
   std::vector<std::string> unreadable;  // units that could not be read, with reason
+  // Parts with no text to inspect (an image, a PDF without a text layer, an
+  // unknown binary): how many, and the first few as "path (format)". Never
+  // counted as inspected.
+  uint64_t not_inspected = 0;
+  std::vector<std::string> not_inspected_parts;
 };
 
 // What Postfix told us about one message.

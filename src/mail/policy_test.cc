@@ -121,6 +121,14 @@ TEST(MailPolicy, PersonalDataToExternalIsHeld) {
   enc.scanned = true;
   enc.unreadable.push_back("message.eml!a.zip: encrypted");
   EXPECT_TRUE(Has(Evaluate(p, e, enc), "uninspectable_part"));
+  // A picture has no text: held only where policy asks (logos are in most mail).
+  ContentSummary photo;
+  photo.scanned = true;
+  photo.not_inspected = 1;
+  EXPECT_EQ(Evaluate(p, e, photo).action, Action::kAccept);
+  p.pd_hold_not_inspected = true;
+  EXPECT_TRUE(Has(Evaluate(p, e, photo), "not_inspected_part"));
+  EXPECT_EQ(Evaluate(p, in, photo).action, Action::kAccept);
 }
 
 TEST(MailPolicy, TypoDomainIsHeldButExactPartnerIsNot) {

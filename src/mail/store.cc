@@ -95,6 +95,7 @@ std::string SummaryJson(const ContentSummary& c) {
   j["individuals"] = c.individuals;
   j["units"] = c.units;
   j["unreadable"] = c.unreadable.size();
+  j["not_inspected"] = c.not_inspected;
   return j.dump();
 }
 
@@ -296,6 +297,7 @@ json Extra(const VerdictRecord& r, const HashKey& key) {
   e["external_to_cc"] = r.verdict.external_to_cc;
   e["typo_domains"] = r.verdict.typo_domains;
   e["unreadable_parts"] = r.content.unreadable.size();
+  e["not_inspected_parts"] = r.content.not_inspected;
   if (r.release_at_micros) e["release_at_micros"] = r.release_at_micros;
   if (!r.error.empty()) e["error"] = r.error;
   return e;
@@ -538,7 +540,8 @@ Status StoreSink::Record(const VerdictRecord& r) {
   }
   const bool clean_accept = r.verdict.action == Action::kAccept && !r.verdict.bcc_convert &&
                             r.verdict.reasons.empty() && r.content.types.empty() &&
-                            r.content.unreadable.empty() && r.error.empty();
+                            r.content.unreadable.empty() && r.content.not_inspected == 0 &&
+                            r.error.empty();
   return audit_->Write("mail.send", r, /*synced=*/sync_every_verdict_ || !clean_accept);
 }
 

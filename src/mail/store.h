@@ -97,19 +97,20 @@ Result<std::unique_ptr<AuditWriter>> OpenAuditWriter(const AuditOptions& options
 class StoreSink : public VerdictSink {
  public:
   // sync_every_verdict = false: a clean accept (no personal data found, no
-  // finding of any rule, nothing unreadable, no error) returns once its record
-  // is written; holds, Bcc conversions, tempfails and anything with findings
-  // always wait for the fsync (`mamori milter --audit-sync`).
+  // finding of any rule, nothing unreadable or not inspected, no error)
+  // returns once its record is written; holds, Bcc conversions, tempfails and
+  // anything with findings always wait for the fsync (`mamori milter
+  // --audit-sync`).
   StoreSink(HoldStore* holds, AuditWriter* audit, const HashKey& key,
             bool sync_every_verdict = true)
       : holds_(holds), audit_(audit), key_(key), sync_every_verdict_(sync_every_verdict) {}
   Status Record(const VerdictRecord& r) override;
 
  private:
-  bool sync_every_verdict_;
   HoldStore* holds_;
   AuditWriter* audit_;
   HashKey key_;
+  bool sync_every_verdict_;
 };
 
 // JSON summary of the personal data found (types, counts); no values.

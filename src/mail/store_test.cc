@@ -155,9 +155,11 @@ TEST(MailStore, OnlyCleanAcceptsSkipTheFsyncAndOnlyWhenAsked) {
   held.verdict.reasons = {"typo_domain"};
   VerdictRecord unreadable = clean;
   unreadable.content.unreadable = {"a.zip: encrypted"};
-  for (const auto* r : {&clean, &with_data, &bcc, &held, &unreadable})
+  VerdictRecord photo = clean;  // a part with no text is not a clean accept
+  photo.content.not_inspected = 1;
+  for (const auto* r : {&clean, &with_data, &bcc, &held, &unreadable, &photo})
     ASSERT_TRUE(findings.Record(*r).ok());
-  EXPECT_EQ(audit.flags, (std::vector<bool>{false, true, true, true, true}));
+  EXPECT_EQ(audit.flags, (std::vector<bool>{false, true, true, true, true, true}));
   audit.flags.clear();
   StoreSink all(holds->get(), &audit, key, /*sync_every_verdict=*/true);
   ASSERT_TRUE(all.Record(clean).ok());
