@@ -218,6 +218,28 @@ std::string Post(const std::string& url, size_t len, const std::string& type = "
 
 class EgressIcapServer : public ::testing::Test {
  protected:
+  // `clients` connections at once, each sending `each` clean uploads in
+  // turn; returns how many were answered 204.
+  int CleanUploadsFromManyClients(int clients, int each) {
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t) {
+      threads.emplace_back([&, t] {
+        Client c(server_->port());
+        for (int i = 0; i < each; ++i) {
+          std::string body = "clean " + std::to_string(t * 100 + i);
+          if (!c.Send(Reqmod(Post("http://host" + std::to_string(t) + ".example/", body.size()),
+                             body, 1024, true))) {
+            return;
+          }
+          if (c.Read().status_line == "ICAP/1.0 204 No Content") ++ok;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    return ok.load();
+  }
+
   void SetUp() override {
     dir_ = ::testing::TempDir() + "egress_server_" + std::to_string(::getpid());
     std::filesystem::create_directories(dir_);
@@ -504,23 +526,7 @@ TEST_F(EgressIcapServer, RespmodInspectsDownloadsWhenPolicyAsks) {
 }
 
 TEST_F(EgressIcapServer, ManyConcurrentConnections) {
-  std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 40; ++t) {
-    threads.emplace_back([&, t] {
-      Client c(server_->port());
-      for (int i = 0; i < 5; ++i) {
-        std::string body = "clean " + std::to_string(t * 100 + i);
-        if (!c.Send(Reqmod(Post("http://host" + std::to_string(t) + ".example/", body.size()), body,
-                           1024, true))) {
-          return;
-        }
-        if (c.Read().status_line == "ICAP/1.0 204 No Content") ++ok;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(CleanUploadsFromManyClients(40, 5), 200);
   EXPECT_GE(server_->stats().connections, 40u);
 }
 
@@ -580,23 +586,7 @@ class EgressIcapServerAuditLog : public EgressIcapServer {
 };
 
 TEST_F(EgressIcapServerAuditLog, ConcurrentDecisionsAreAllDurablyAudited) {
-  std::atomic<int> ok{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 40; ++t) {
-    threads.emplace_back([&, t] {
-      Client c(server_->port());
-      for (int i = 0; i < 5; ++i) {
-        std::string body = "clean " + std::to_string(t * 100 + i);
-        if (!c.Send(Reqmod(Post("http://host" + std::to_string(t) + ".example/", body.size()), body,
-                           1024, true))) {
-          return;
-        }
-        if (c.Read().status_line == "ICAP/1.0 204 No Content") ++ok;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(CleanUploadsFromManyClients(40, 5), 200);
   server_.reset();
   log_.reset();
   auto rep = VerifyLog();
