@@ -78,17 +78,7 @@ for l in sys.stdin:
 front_empty() { [ -z "$(postqueue -c "$W/front/etc" -j 2>/dev/null)" ]; }
 mta_settled() { [ -z "$(queue_json | grep -v '"queue_name": *"hold"')" ]; }
 
-/usr/sbin/smtp-sink -u nobody -d "$W/sink/%M." "127.0.0.1:$SINK_PORT" 100 &
-SINK_PID=$!
-start_milter
-make_postfix mta "$MTA_PORT" "relayhost = [127.0.0.1]:$SINK_PORT
-smtpd_milters = inet:127.0.0.1:$MILTER_PORT
-milter_default_action = tempfail
-milter_protocol = 6
-milter_connect_timeout = 2s" || exit 1
-make_postfix front "$FRONT_PORT" "relayhost = [127.0.0.1]:$MTA_PORT" || exit 1
-wait_until 20 port_open "$MTA_PORT" && wait_until 20 port_open "$FRONT_PORT" \
-  || { echo "postfix did not start"; exit 1; }
+start_mta_pair 2s || exit 1
 
 # Phase 1: every mail goes to a typo domain (held), through the front Postfix,
 # while the milter dies and comes back.

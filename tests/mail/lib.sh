@@ -103,3 +103,22 @@ wait_until() {
 
 # Waits until the TCP port accepts connections.
 port_open() { python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1',$1)))"; }
+
+# Starts smtp-sink (every delivered message a file under $W/sink), the test's
+# own start_milter, the Postfix under test ("mta": the milter, fail closed,
+# relaying to the sink) and a sending Postfix in front of it ("front").
+# Needs W, SINK_PORT, MTA_PORT, FRONT_PORT, MILTER_PORT; sets SINK_PID.
+start_mta_pair() {
+  local connect_timeout=$1
+  /usr/sbin/smtp-sink -u nobody -d "$W/sink/%M." "127.0.0.1:$SINK_PORT" 100 &
+  SINK_PID=$!
+  start_milter
+  make_postfix mta "$MTA_PORT" "relayhost = [127.0.0.1]:$SINK_PORT
+smtpd_milters = inet:127.0.0.1:$MILTER_PORT
+milter_default_action = tempfail
+milter_protocol = 6
+milter_connect_timeout = $connect_timeout" || return 1
+  make_postfix front "$FRONT_PORT" "relayhost = [127.0.0.1]:$MTA_PORT" || return 1
+  wait_until 20 port_open "$MTA_PORT" || { echo "postfix did not start"; return 1; }
+  wait_until 20 port_open "$FRONT_PORT" || { echo "front postfix did not start"; return 1; }
+}

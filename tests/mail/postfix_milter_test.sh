@@ -55,17 +55,7 @@ stop_milter() {
   kill "$MILTER_PID"; wait "$MILTER_PID" 2>/dev/null; MILTER_PID=""
 }
 
-/usr/sbin/smtp-sink -u nobody -d "$W/sink/%M." "127.0.0.1:$SINK_PORT" 100 &
-SINK_PID=$!
-start_milter
-make_postfix mta "$MTA_PORT" "relayhost = [127.0.0.1]:$SINK_PORT
-smtpd_milters = inet:127.0.0.1:$MILTER_PORT
-milter_default_action = tempfail
-milter_protocol = 6
-milter_connect_timeout = 5s" || exit 1
-make_postfix front "$FRONT_PORT" "relayhost = [127.0.0.1]:$MTA_PORT" || exit 1
-wait_until 20 port_open "$MTA_PORT" || { echo "postfix did not start"; exit 1; }
-wait_until 20 port_open "$FRONT_PORT" || { echo "front postfix did not start"; exit 1; }
+start_mta_pair 5s || exit 1
 
 # Sink files mention a token (we put a unique one in each Subject).
 # mamori's notices to senders quote the original Subject; they are not the mail.
