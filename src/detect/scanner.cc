@@ -145,13 +145,15 @@ class ScannerImpl final : public Scanner {
       const CompiledRule& r = rs_.compiled[i];
       early_drop_[i] = NeedsKeywordToReport(r);
       // For these validators a value is "structured" exactly when its digits
-      // have a separator, so one group of digits can only score `bare`.
+      // have a separator, so one group of digits can only score `bare`; a
+      // corporate number also gives itself context with a "T" before it
+      // (Offer() tells whether it found one).
       bool structured_is_separator = r.validator == ValidatorKind::kMyNumber ||
                                      r.validator == ValidatorKind::kDriversLicense ||
-                                     r.validator == ValidatorKind::kLuhnCard;
+                                     r.validator == ValidatorKind::kLuhnCard ||
+                                     r.validator == ValidatorKind::kCorporateNumber;
       early_drop_unseparated_[i] =
           structured_is_separator && !r.letters_before && !r.letters_after &&
-          r.numeric_prefixes.empty() &&
           (r.context_required || ConfidenceOf(r.scores.bare) < opt_.min_confidence);
     }
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
@@ -549,7 +551,7 @@ class ScannerImpl final : public Scanner {
             c.start = start;
             c.end = tok_pos_ + ends[e];
             c.rule = rule;
-            if (!DroppedBeforeWalk(c, /*separated=*/true)) unpositioned_.push_back(std::move(c));
+            if (!DroppedBeforeWalk(c, /*only_bare=*/false)) unpositioned_.push_back(std::move(c));
           }
         }
       }
@@ -676,7 +678,9 @@ class ScannerImpl final : public Scanner {
         break;
       }
     }
-    if (!DroppedBeforeWalk(c, separated)) unpositioned_.push_back(std::move(c));
+    const bool prefixed = c.start != tok_pos_ + start;  // "T1234..."
+    if (!DroppedBeforeWalk(c, /*only_bare=*/!separated && !prefixed))
+      unpositioned_.push_back(std::move(c));
     return true;
   }
 
@@ -1059,8 +1063,10 @@ class ScannerImpl final : public Scanner {
   // column header of this file (known once the header row is found) gives
   // the rule context, and every keyword that could fall in the window has
   // already been reported. Otherwise the candidate goes on, and Settle asks.
-  bool DroppedBeforeWalk(const Candidate& c, bool separated) const {
-    if (!early_drop_[c.rule] && (separated || !early_drop_unseparated_[c.rule])) return false;
+  // `only_bare`: without context the candidate can only score its rule's
+  // bare score (one group of digits, no prefix).
+  bool DroppedBeforeWalk(const Candidate& c, bool only_bare) const {
+    if (!early_drop_[c.rule] && (!only_bare || !early_drop_unseparated_[c.rule])) return false;
     if (opt_.field_delimiter && (!header_done_ || header_context_[c.rule])) return false;
     const CompiledRule& rule = rs_.compiled[c.rule];
     if (c.end + rule.window_after + kKeywordMargin + max_keyword_len_ > data_end_) return false;

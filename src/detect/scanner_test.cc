@@ -241,7 +241,21 @@ TEST_F(ScannerTest, LargeCsvKeepsWhatHeadersAndKeywordsMakePersonal) {
           "お支払いは請求書でお願いします。検収が済みましたらご連絡ください。\n";
     }
   }
+  // A corporate number with its "T" (an invoice registration number) gives
+  // itself context; the same digits bare, far from any keyword, do not.
+  std::string invoices = "伝票,メモ\n";
+  size_t registered = 0;
+  for (int i = 0; i < 6000; ++i) {
+    invoices += std::to_string(100000 + i);
+    if (i % 300 == 5) {
+      invoices += ",登録 T5835678256246\n";
+      ++registered;
+    } else {
+      invoices += ",5835678256246 ご注文ありがとうございました。またのご利用をお待ちしております。\n";
+    }
+  }
   for (size_t piece : {size_t{0}, size_t{997}, size_t{70000}}) {
+    EXPECT_EQ(count(invoices, piece, "jp.corporate_number"), registered) << "piece " << piece;
     EXPECT_EQ(count_dates(members, piece), 6000u) << "piece " << piece;
     EXPECT_EQ(count(members, piece, "jp.my_number"), 6000u) << "piece " << piece;
     EXPECT_EQ(count_dates(orders, piece), with_keyword) << "piece " << piece;
