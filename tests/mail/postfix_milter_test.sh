@@ -59,7 +59,16 @@ start_mta_pair 5s || exit 1
 
 # Sink files mention a token (we put a unique one in each Subject).
 # mamori's notices to senders quote the original Subject; they are not the mail.
-msg_files() { grep -L -s '^Auto-Submitted: auto-generated' "$W"/sink/* "$W"/sink/*/* 2>/dev/null; }
+# smtp-sink writes a file as the data arrives, so only files left alone for a
+# quarter of a second count: a half-written one may show the Subject but not
+# yet the headers after it (or, for a notice, not yet its Auto-Submitted).
+done_files() { python3 -c "
+import os, sys, time
+for d, _, names in os.walk(sys.argv[1]):
+    for n in names:
+        p = os.path.join(d, n)
+        if time.time() - os.stat(p).st_mtime > 0.25: print(p)" "$W/sink" 2>/dev/null; }
+msg_files() { done_files | xargs -r grep -L -s '^Auto-Submitted: auto-generated'; }
 sink_file() { msg_files | xargs -r grep -l -- "$1" | head -1; }
 sink_has() { [ -n "$(sink_file "$1")" ]; }
 sink_count() { msg_files | xargs -r grep -l -- "$1" | wc -l; }
@@ -85,8 +94,8 @@ print(r[0] if r else '')" "$1"; }
 held_now() { [ -n "$(held_id)" ]; }
 status_is() { [ "$(db_status "$1")" = "$2" ]; }
 has_notice() { [ -n "$(notice_file "$1" "$2")" ] && grep -q -- "$3" "$(notice_file "$1" "$2")"; }
-answer_to() { grep -l -- "^To: $1" "$W"/sink/* 2>/dev/null | xargs -r grep -l -- "$2" | grep -q .; }
-notice_file() { grep -l -- "^To: $2" $(grep -l -- "\[mamori $1\]" "$W"/sink/* 2>/dev/null) 2>/dev/null | head -1; }
+answer_to() { done_files | xargs -r grep -l -- "^To: $1" | xargs -r grep -l -- "$2" | grep -q .; }
+notice_file() { done_files | xargs -r grep -l -- "\[mamori $1\]" | xargs -r grep -l -- "^To: $2" | head -1; }
 
 # 1. A clean internal mail passes unchanged (besides the verdict headers).
 send --from alice@corp.example.jp --to bob@corp.example.jp \
