@@ -1,5 +1,4 @@
 // `mamori icap`: the ICAP service behind Squid (see docs/egress.md).
-#include <signal.h>
 
 #include <iostream>
 #include <memory>
@@ -65,15 +64,8 @@ int RunIcap(const IcapArgs& a) {
     return 2;
   }
 
-  // Handle SIGINT/SIGTERM in this thread; block them before any thread starts
-  // (the audit log and the cap journal start theirs when opened), so that a
-  // signal always reaches sigwait below and the log is closed cleanly.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before the audit log and the cap journal start their threads.
+  BlockStopSignals();
 
   std::unique_ptr<egress::AuditSink> audit;
   if (!a.audit_jsonl.empty()) {
@@ -145,8 +137,7 @@ int RunIcap(const IcapArgs& a) {
   }
   std::cerr << "mamori icap: listening on " << address << ":" << (*server)->port()
             << " (services /reqmod and /respmod), policy " << policy->version << "\n";
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  WaitForStopSignal();
   std::cerr << "mamori icap: stopping\n";
   (*server)->Stop();
   (*alerter)->Flush(2000);

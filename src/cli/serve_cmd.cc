@@ -1,5 +1,4 @@
 // `mamori serve`: the vault server (issue 4). `--init` creates a new vault.
-#include <signal.h>
 
 #include <filesystem>
 #include <iostream>
@@ -148,13 +147,7 @@ int Run(const ServeArgs& a) {
   }
   o.alerter = alerter->get();
 
-  // Block the stop signals before any thread starts, then wait for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  BlockStopSignals();  // before any thread starts, then wait for them
 
   audit::LogOptions lo;
   lo.path = a.audit_log.empty() ? a.data_dir + "/audit/vault.log" : a.audit_log;
@@ -190,8 +183,7 @@ int Run(const ServeArgs& a) {
   std::cout << "mamori vault listening on https://"
             << (so.address.find(':') != std::string::npos ? "[" + so.address + "]" : so.address)
             << ":" << (*server)->port() << " (audit log " << lo.path << ")" << std::endl;
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = WaitForStopSignal();
   std::cout << "mamori vault: stopping (signal " << sig << ")" << std::endl;
   (*server)->Stop();
   server->reset();

@@ -14,4 +14,14 @@ namespace mamori {
 // its peak instead of shrinking after a burst. Call once, early in main.
 void KeepFreedMemoryForReuse();
 
+// Blocks SIGINT and SIGTERM in the calling thread, and so in every thread it
+// starts afterwards, and ignores SIGPIPE (a peer that goes away is an I/O
+// error, not the end of the process). Call before any thread starts (an
+// audit log or a cap journal starts its own when opened): then a stop signal
+// always reaches WaitForStopSignal() and the service shuts down cleanly.
+void BlockStopSignals();
+
+// Waits for SIGINT or SIGTERM (after BlockStopSignals) and returns it.
+int WaitForStopSignal();
+
 }  // namespace mamori
