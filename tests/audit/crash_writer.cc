@@ -58,7 +58,18 @@ int main(int argc, char** argv) {
     auto st = (*log)->Close();
     return st.ok() ? 0 : 2;
   }
+  // Prints an append's sequence number once it is durable; dies (exit 3) on
+  // a failed append, so the kill -9 harness sees it.
   std::mutex out_mu;
+  auto print_durable = [&](const Result<uint64_t>& s) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "append: %s\n", s.status().ToString().c_str());
+      std::_Exit(3);
+    }
+    std::string line = std::to_string(*s) + "\n";
+    std::lock_guard<std::mutex> l(out_mu);
+    if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::_Exit(4);
+  };
   if (mode == "loop-async") {
     // Like loop, through AppendAsync: 4 threads keep up to 16 appends each in
     // flight; a seq is printed from the callback, i.e. once it is durable.
@@ -75,16 +86,7 @@ int main(int argc, char** argv) {
             ++in_flight;
           }
           (*log)->AppendAsync(rec(t, i), [&](Result<uint64_t> s) {
-            if (!s.ok()) {
-              std::fprintf(stderr, "append: %s\n", s.status().ToString().c_str());
-              std::_Exit(3);
-            }
-            std::string line = std::to_string(*s) + "\n";
-            {
-              std::lock_guard<std::mutex> l(out_mu);
-              if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-                std::_Exit(4);
-            }
+            print_durable(s);
             std::lock_guard<std::mutex> l(mu);
             --in_flight;
             cv.notify_one();
@@ -98,17 +100,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      for (uint64_t i = 0;; ++i) {
-        auto s = (*log)->Append(rec(t, i));
-        if (!s.ok()) {
-          std::fprintf(stderr, "append: %s\n", s.status().ToString().c_str());
-          std::_Exit(3);
-        }
-        std::string line = std::to_string(*s) + "\n";
-        std::lock_guard<std::mutex> l(out_mu);
-        if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-          std::_Exit(4);
-      }
+      for (uint64_t i = 0;; ++i) print_durable((*log)->Append(rec(t, i)));
     });
   }
   for (auto& th : threads) th.join();
