@@ -396,7 +396,7 @@ class ScanCommand {
         return Status::Ok();
       }
       ++r.unit_count;
-      if (u.format == "binary" || u.format == "image" || u.format == "pdf-no-text") {
+      if (extract::HasNoTextToInspect(u)) {
         r.not_inspected.push_back(u.path);
         return Status::Ok();
       }

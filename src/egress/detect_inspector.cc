@@ -137,7 +137,7 @@ class DetectInspector : public Inspector {
         name, data, budgets, [&](const extract::Unit& u, const Status& err) -> Status {
           if (!err.ok()) return err.WithContext("cannot inspect " + u.path);
           // No text to look at: the summary must not call it clean.
-          if (u.format == "image" || u.format == "binary" || u.format == "pdf-no-text") {
+          if (extract::HasNoTextToInspect(u)) {
             if (summary_.not_inspected++ < kListedNotInspected)
               summary_.not_inspected_parts.push_back(u.path + " (" + u.format + ")");
             return Status::Ok();

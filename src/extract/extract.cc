@@ -322,6 +322,10 @@ Result<std::string> DecodeToUtf8(std::string_view data, std::string* encoding) {
   return std::string(d.text);
 }
 
+bool HasNoTextToInspect(const Unit& unit) {
+  return unit.format == "image" || unit.format == "binary" || unit.format == "pdf-no-text";
+}
+
 std::string LocationPath(const Unit& unit, uint64_t line, int32_t field) {
   if (!unit.locate) return unit.path;
   std::string loc = unit.locate(line, field);

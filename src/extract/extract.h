@@ -60,6 +60,11 @@ struct Unit {
 // sheet component of unit.path), else unit.path.
 std::string LocationPath(const Unit& unit, uint64_t line, int32_t field);
 
+// Whether a unit has no text to inspect: an image, a PDF without a text layer
+// (scanned pages) or an unknown binary format. Such content is never "clean":
+// a photo of a My Number card is personal data that no pattern sees.
+bool HasNoTextToInspect(const Unit& unit);
+
 // Called once per text unit, or once per failure with a non-OK status and the
 // path of what failed (the unit's text is then empty). Returning a non-OK
 // status stops the walk and is returned by Extract*.

@@ -35,7 +35,7 @@ class DetectInspector : public ContentInspector {
           }
           // No text to look at (a photo of a card is personal data no pattern
           // sees): counted, never called inspected.
-          if (unit.format == "image" || unit.format == "binary" || unit.format == "pdf-no-text") {
+          if (extract::HasNoTextToInspect(unit)) {
             if (s.not_inspected++ < 8)
               s.not_inspected_parts.push_back(unit.path + " (" + unit.format + ")");
             return Status::Ok();

@@ -140,7 +140,7 @@ json Labeler::Finish() {
           // An image, a scanned PDF page or an unknown binary format has no
           // text to inspect: the label must not claim it was checked (a photo
           // of a My Number card is personal data that no pattern sees).
-          if (u.format == "image" || u.format == "binary" || u.format == "pdf-no-text")
+          if (extract::HasNoTextToInspect(u))
             return FailedPrecondition("content without extractable text (" + u.format +
                                       ") was not inspected");
           if (u.text.empty()) return Status::Ok();
