@@ -1,5 +1,8 @@
 #include "mail/inspect.h"
 
+#include <cctype>
+#include <string>
+
 #ifdef MAMORI_MAIL_HAVE_DETECT
 #include "detect/detect.h"
 #include "extract/extract.h"
@@ -9,6 +12,46 @@ namespace mamori::mail {
 
 #ifdef MAMORI_MAIL_HAVE_DETECT
 namespace {
+
+constexpr std::string_view kMessagePath = "message.eml";
+
+// The header unit of the message itself (not of a forwarded message inside
+// it, whose addresses are content like any other).
+bool IsOwnHeaderUnit(const extract::Unit& unit) {
+  return unit.format == "eml-headers" && unit.path.size() == kMessagePath.size() + 8 &&
+         unit.path.compare(0, kMessagePath.size(), kMessagePath) == 0 &&
+         unit.path.compare(kMessagePath.size(), 8, "!headers") == 0;
+}
+
+// The message's own address fields are its envelope: the policy judges them
+// (external recipients, To/Cc exposure, Bcc), and scanned as content the
+// sender and every recipient would count as people the mail exposes, so a
+// body naming 8 people sent to 2 would reach "10 individuals". They are
+// dropped line by line; every other line (Subject, a continuation, anything
+// unexpected) is still scanned.
+std::string WithoutAddressFields(std::string_view text) {
+  static constexpr std::string_view kAddressFields[] = {
+      "from: ",        "sender: ",      "reply-to: ",
+      "to: ",          "cc: ",          "bcc: ",
+      "return-path: ", "delivered-to: ", "disposition-notification-to: "};
+  auto starts_with = [](std::string_view line, std::string_view lower_prefix) {
+    if (line.size() < lower_prefix.size()) return false;
+    for (size_t i = 0; i < lower_prefix.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != lower_prefix[i]) return false;
+    return true;
+  };
+  std::string kept;
+  kept.reserve(text.size());
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl == std::string_view::npos ? text.size() : nl + 1);
+    text.remove_prefix(line.size());
+    bool address = false;
+    for (std::string_view f : kAddressFields) address = address || starts_with(line, f);
+    if (!address) kept.append(line);
+  }
+  return kept;
+}
 
 class DetectInspector : public ContentInspector {
  public:
@@ -43,7 +86,10 @@ class DetectInspector : public ContentInspector {
           ++s.units;
           detect::ScanOptions opt;
           opt.field_delimiter = unit.field_delimiter;
-          auto findings = detect::ScanText(rules_, key_, unit.text, opt);
+          std::string own_headers;
+          if (IsOwnHeaderUnit(unit)) own_headers = WithoutAddressFields(unit.text);
+          auto findings =
+              detect::ScanText(rules_, key_, IsOwnHeaderUnit(unit) ? own_headers : unit.text, opt);
           if (!findings.ok()) return findings.status().WithContext("scanning " + unit.path);
           for (const auto& f : *findings) {
             ++s.types[f.type];

@@ -43,6 +43,38 @@ TEST(MailInspect, PicturesAreCountedAsNotInspected) {
   EXPECT_EQ(t->not_inspected, 0u);
   EXPECT_GE(t->units, 2u);
 }
+
+// The message's own From/To/Cc are its envelope, not content: a plain mail
+// exposes nobody, while the Subject and a forwarded message's addresses are
+// still scanned.
+TEST(MailInspect, OwnAddressFieldsAreNotContent) {
+  Budgets budgets;
+  auto inspector = MakeDetectInspector(budgets, HashKey());
+  ASSERT_TRUE(inspector.ok()) << inspector.status().ToString();
+  auto plain = (*inspector)->Inspect(
+      "From: Alice <alice@corp.example.jp>\r\nTo: taro@client.example\r\n"
+      "Cc: jiro@client.example, saburo@client.example\r\nSubject: meeting\r\n\r\n"
+      "See you tomorrow.\r\n");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->types.empty()) << plain->types.begin()->first;
+  EXPECT_EQ(plain->individuals, 0u);
+
+  auto subject = (*inspector)->Inspect(
+      "From: alice@corp.example.jp\r\nTo: taro@client.example\r\n"
+      "Subject: =?UTF-8?B?5pys5Lq656K66KqN?= hanako.yamada@example.ne.jp\r\n\r\nhi\r\n");
+  ASSERT_TRUE(subject.ok()) << subject.status().ToString();
+  EXPECT_EQ(subject->types.count("email"), 1u) << "an address in the Subject is content";
+
+  auto forwarded = (*inspector)->Inspect(
+      "From: alice@corp.example.jp\r\nTo: taro@client.example\r\nSubject: fwd\r\n"
+      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nforwarding\r\n"
+      "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+      "From: hanako.yamada@example.ne.jp\r\nTo: alice@corp.example.jp\r\nSubject: q\r\n\r\n"
+      "question\r\n--b--\r\n");
+  ASSERT_TRUE(forwarded.ok()) << forwarded.status().ToString();
+  EXPECT_GE(forwarded->types["email"], 1u) << "a forwarded message's addresses are content";
+}
 #endif
 
 }  // namespace

@@ -64,6 +64,13 @@ Result<Options> ParseOptions(std::string_view data) {
   o.version = ReadU32(data.data());
   o.actions = ReadU32(data.data() + 4);
   o.protocol = ReadU32(data.data() + 8);
+  for (size_t at = 12; at < data.size();) {
+    size_t nul = data.size() - at >= 4 ? data.find('\0', at + 4) : std::string_view::npos;
+    if (nul == std::string_view::npos)
+      return InvalidArgument("milter OPTNEG macro list is truncated (stage, then a NUL-terminated list)");
+    o.macro_lists.emplace_back(ReadU32(data.data() + at), std::string(data.substr(at + 4, nul - at - 4)));
+    at = nul + 1;
+  }
   return o;
 }
 
@@ -104,6 +111,11 @@ void AppendOptions(std::string* out, const Options& options) {
   PutU32(&d, options.version);
   PutU32(&d, options.actions);
   PutU32(&d, options.protocol);
+  for (const auto& [stage, names] : options.macro_lists) {
+    PutU32(&d, stage);
+    d.append(names);
+    d.push_back('\0');
+  }
   AppendPacket(out, kOptneg, d);
 }
 

@@ -124,11 +124,24 @@ class PacketReader {
   Status failed_;
 };
 
-// OPTNEG payload: protocol version, action flags, protocol-step flags.
+// Protocol stages a macro list belongs to (SMFIM_*).
+inline constexpr uint32_t kStageConnect = 0;
+inline constexpr uint32_t kStageHelo = 1;
+inline constexpr uint32_t kStageMail = 2;
+inline constexpr uint32_t kStageRcpt = 3;
+inline constexpr uint32_t kStageData = 4;
+inline constexpr uint32_t kStageEom = 5;
+inline constexpr uint32_t kStageEoh = 6;
+
+// OPTNEG payload: protocol version, action flags, protocol-step flags, and
+// (milter -> MTA, with kActSetSymList) the macro names wanted at each stage.
+// Postfix sends exactly the listed macros; a stage left out, or given an
+// empty list, gets the MTA's configured defaults.
 struct Options {
   uint32_t version = 0;
   uint32_t actions = 0;
   uint32_t protocol = 0;
+  std::vector<std::pair<uint32_t, std::string>> macro_lists;  // stage, "a {b} c"
 };
 Result<Options> ParseOptions(std::string_view data);
 

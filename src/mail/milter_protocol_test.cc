@@ -59,7 +59,7 @@ TEST(MilterProtocol, ReaderRejectsOversizedAndZeroLength) {
 
 TEST(MilterProtocol, ParsesOptionsAndMacros) {
   std::string o;
-  AppendOptions(&o, Options{6, 0x1ff, 0x1fffff});
+  AppendOptions(&o, Options{6, 0x1ff, 0x1fffff, {}});
   PacketReader r(100);
   r.Append(o);
   auto p = r.Next();
@@ -70,6 +70,22 @@ TEST(MilterProtocol, ParsesOptionsAndMacros) {
   EXPECT_EQ(opts->actions, 0x1ffu);
   EXPECT_EQ(opts->protocol, 0x1fffffu);
   EXPECT_FALSE(ParseOptions("short").ok());
+
+  // Macro lists after the three words: stage, then a NUL-terminated list.
+  std::string with_lists;
+  AppendOptions(&with_lists, Options{6, 0x100, 0, {{2, "i {client_addr}"}, {5, "i"}}});
+  PacketReader r2(100);
+  r2.Append(with_lists);
+  auto p2 = r2.Next();
+  ASSERT_TRUE(p2.ok() && p2->has_value());
+  auto lists = ParseOptions((*p2)->data);
+  ASSERT_TRUE(lists.ok());
+  ASSERT_EQ(lists->macro_lists.size(), 2u);
+  EXPECT_EQ(lists->macro_lists[0].first, 2u);
+  EXPECT_EQ(lists->macro_lists[0].second, "i {client_addr}");
+  EXPECT_EQ(lists->macro_lists[1].second, "i");
+  std::string truncated = (*p2)->data.substr(0, (*p2)->data.size() - 1);  // last NUL gone
+  EXPECT_EQ(ParseOptions(truncated).status().code(), StatusCode::kInvalidArgument);
 
   const std::string macro_data("E{i}\0ABC123\0j\0host\0", 19);  // views point into it
   auto m = ParseMacros(macro_data);

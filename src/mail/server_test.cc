@@ -120,7 +120,7 @@ TEST_F(ServerTest, FullMessageOverTcpWithPipelining) {
   asio::ip::tcp::socket s(io);
   s.connect({asio::ip::make_address("127.0.0.1"), server->port()});
   std::string opt;
-  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff, {}});
   asio::write(s, asio::buffer(opt));
   auto r = ReadUntil(s, 'O');
   ASSERT_EQ(r.size(), 1u);
@@ -163,7 +163,7 @@ TEST_F(OneIoThreadTest, ASlowVerdictDoesNotBlockOtherConnections) {
   asio::io_context io;
   asio::ip::tcp::socket slow(io), fast(io);
   std::string opt;
-  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff, {}});
   auto message = [](const char* qid) {
     return Pkt('D', "M" + Z({"{i}", qid})) + Pkt('M', Z({"<a@corp.example.jp>"})) +
            Pkt('R', Z({"<b@corp.example.jp>"})) + Pkt('L', Z({"To", "b@corp.example.jp"})) +
@@ -204,7 +204,7 @@ TEST_F(ServerTest, OversizedPacketClosesTheConnection) {
   asio::ip::tcp::socket s(io);
   s.connect({asio::ip::make_address("127.0.0.1"), server->port()});
   std::string opt;
-  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff});
+  milter::AppendOptions(&opt, {6, 0x1ff, 0x1fffff, {}});
   asio::write(s, asio::buffer(opt));
   ASSERT_EQ(ReadUntil(s, 'O').size(), 1u);
   asio::write(s, asio::buffer(std::string("\x7f\0\0\0B", 5)));  // 2 GiB claimed

@@ -24,8 +24,8 @@ bool IEquals(std::string_view a, std::string_view b) {
 constexpr uint32_t kWantedProtocol = milter::kNoConnect | milter::kNoHelo | milter::kNoUnknown |
                                      milter::kNoData | milter::kNrMail | milter::kNrRcpt |
                                      milter::kNrHeader | milter::kNrEoh | milter::kNrBody;
-constexpr uint32_t kWantedActions =
-    milter::kActAddHeaders | milter::kActChangeHeaders | milter::kActQuarantine;
+constexpr uint32_t kWantedActions = milter::kActAddHeaders | milter::kActChangeHeaders |
+                                    milter::kActQuarantine | milter::kActSetSymList;
 
 // Event ids as RandomEventId makes them.
 bool IsEventId(std::string_view s) {
@@ -153,6 +153,16 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
       proto_ = kWantedProtocol & offered.protocol;
       mine.actions = actions_;
       mine.protocol = proto_;
+      // The macros we read, and no more: Postfix's default MAIL list has seven
+      // (none of them the client address), its CONNECT list formats the
+      // client name. A stage given no list keeps the MTA's default, which
+      // for HELO, DATA, EOH is empty or one value.
+      if (actions_ & milter::kActSetSymList) {
+        mine.macro_lists = {{milter::kStageConnect, "j"},
+                            {milter::kStageMail, "i {auth_authen} {client_addr}"},
+                            {milter::kStageRcpt, "{rcpt_addr}"},
+                            {milter::kStageEom, "i"}};
+      }
       negotiated_ = true;
       milter::AppendOptions(out, mine);
       return Status::Ok();

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 namespace mamori::mail {
@@ -149,6 +150,33 @@ TEST_P(SessionTest, NegotiatesNoReplyStepsAndNeededActions) {
   EXPECT_TRUE(negotiated.protocol & milter::kNoConnect);
   EXPECT_TRUE(negotiated.actions & milter::kActQuarantine);
   EXPECT_FALSE(negotiated.actions & milter::kActChangeBody);
+  // The macros the audit record reads are asked for at MAIL and EOM.
+  EXPECT_TRUE(negotiated.actions & milter::kActSetSymList);
+  std::map<uint32_t, std::string> lists(negotiated.macro_lists.begin(),
+                                        negotiated.macro_lists.end());
+  EXPECT_EQ(lists[milter::kStageMail], "i {auth_authen} {client_addr}");
+  EXPECT_EQ(lists[milter::kStageEom], "i");
+}
+
+TEST_P(SessionTest, NoMacroListsForAnMtaWithoutSetSymList) {
+  Session s(deps);
+  std::string out;
+  ASSERT_TRUE(s.Handle({'O', Opt(6, 0xff, 0x1fffff)}, &out).ok());
+  auto r = Replies(out);
+  ASSERT_EQ(r.size(), 1u);
+  auto o = milter::ParseOptions(r[0].data);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->actions & milter::kActSetSymList);
+  EXPECT_TRUE(o->macro_lists.empty());
+}
+
+TEST_P(SessionTest, AuditRecordCarriesTheClientAddressMacro) {
+  std::string out;
+  ASSERT_TRUE(
+      session->Handle({'D', std::string("M") + Z({"{client_addr}", "192.0.2.7"})}, &out).ok());
+  Send("alice@corp.example.jp", {"bob@corp.example.jp"}, {{"To", "bob@corp.example.jp"}}, "hi\r\n");
+  ASSERT_FALSE(sink.records.empty());
+  EXPECT_EQ(sink.records.back().client_addr, "192.0.2.7");
 }
 
 TEST_P(SessionTest, WithoutNrFlagsEveryStepIsAnswered) {

@@ -403,8 +403,9 @@ if [ -s "$W/state/audit.log" ] && grep -q '"result":"hold"' "$W/state/audit.log"
    && grep -q '"action":"mail.release"' "$W/state/audit.log" \
    && grep -q '"action":"mail.cancel"' "$W/state/audit.log" \
    && grep -q '"my_numbers":50' "$W/state/audit.log" \
+   && grep -q '"source_ip":"127.0.0.1"' "$W/state/audit.log" \
    && ! grep -q 'alice@corp.example.jp' "$W/state/audit.log" "$W/state/admin-audit.log"; then
-  pass "audit log has verdicts (50 My Numbers counted) and admin actions, no raw sender addresses"
+  pass "audit log has verdicts (50 My Numbers counted, client address from the milter macros) and admin actions, no raw sender addresses"
 else fail "audit log"; head -3 "$W/state/audit.log"; fi
 
 echo "mail integration: $failures failure(s)"
