@@ -14,7 +14,7 @@
 #      has a volume cap, so every upload is also synced to the cap journal;
 #      0: no cap, to see what the journal costs), MAMORI_THREADS (default 2),
 #      ROUNDS (default 5; each column's median run is reported), MIXES (default
-#      "prose csv form"; a subset only profiles, the summary needs all three).
+#      "prose csv form"; a subset reports only those mixes).
 set -euo pipefail
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -220,34 +220,38 @@ for r in $(seq 0 $((ROUNDS - 1))); do
     done
   done
 done
-python3 - "${RES[prose.alone]}" "${RES[prose.cicap]}" "${RES[prose.mamori]}" \
-  "${RES[csv.alone]}" "${RES[csv.cicap]}" "${RES[csv.mamori]}" \
-  "${RES[form.alone]}" "${RES[form.cicap]}" "${RES[form.mamori]}" <<'PY'
+python3 - "${RES[prose.alone]:-}" "${RES[prose.cicap]:-}" "${RES[prose.mamori]:-}" \
+  "${RES[csv.alone]:-}" "${RES[csv.cicap]:-}" "${RES[csv.mamori]:-}" \
+  "${RES[form.alone]:-}" "${RES[form.cicap]:-}" "${RES[form.mamori]:-}" <<'PY'
 import sys
 names = ["squid alone", "squid + c-icap echo", "squid + mamori icap"]
 mixes = [("prose documents", 0, 3, "MB/s"), ("CSV, sparse personal data", 3, 3, "MB/s"), ("form posts", 6, 4, "req/s")]
 runs = [[list(map(float, r.split())) for r in a.split("|") if r.strip()] for a in sys.argv[1:]]
-v = []
+mixes = [m for m in mixes if runs[m[1]]]  # MIXES may select a subset
+v = [None] * len(runs)
 for i, rs in enumerate(runs):
+    if not rs: continue
     col = 4 if i >= 6 else 3
     rs.sort(key=lambda row: row[col])
-    v.append(rs[len(rs) // 2])  # the median run by rate
+    v[i] = rs[len(rs) // 2]  # the median run by rate
 for label, base, col, unit in mixes:
     print(f"per-round {unit}, {label}: " + " | ".join(
         n + " " + " ".join(f"{row[col]:.0f}" for row in sorted(runs[base + i], key=lambda row: row[col]))
         for i, n in enumerate(["alone", "c-icap", "mamori"])))
-print(f"medians of {len(runs[0])} rounds:")
+print(f"medians of {len(runs[mixes[0][1]])} rounds:")
 print(f"{'':28} {'':22} {'rate':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
 for label, base, col, unit in mixes:
     size = int(v[base][7])
     for i, n in enumerate(names):
         row = v[base + i]
         print(f"{label + f' ({size} B)' if i == 0 else '':28} {n:22} {row[col]:9.1f} {row[col] / v[base][col]:6.2f} {row[5]:8.2f} {row[6]:8.2f} {int(row[1]):6d}  {unit}")
-f = v[6:9]
-print(f"added latency, form posts: c-icap p50 +{f[1][5]-f[0][5]:.2f} ms p99 +{f[1][6]-f[0][6]:.2f} ms; "
-      f"mamori p50 +{f[2][5]-f[0][5]:.2f} ms p99 +{f[2][6]-f[0][6]:.2f} ms")
+if v[6]:
+    f = v[6:9]
+    print(f"added latency, form posts: c-icap p50 +{f[1][5]-f[0][5]:.2f} ms p99 +{f[1][6]-f[0][6]:.2f} ms; "
+          f"mamori p50 +{f[2][5]-f[0][5]:.2f} ms p99 +{f[2][6]-f[0][6]:.2f} ms")
 for label, base, col, unit in mixes:
     print(f"RATIO {label}: mamori/squid = {v[base+2][col]/v[base][col]:.2f} (goal >= 0.8); c-icap/squid = {v[base+1][col]/v[base][col]:.2f}")
+v = [x for x in v if x]
 errs = sum(int(x[1]) for x in v)
 if errs: print(f"WARNING: {errs} requests failed (a block by mamori counts as a failure; see the audit log)")
 PY

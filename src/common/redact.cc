@@ -76,6 +76,46 @@ std::string MaskValue(std::string_view value, int keep_head, int keep_tail) {
   return out;
 }
 
+namespace {
+bool IsGeneratedName(std::string_view c) {
+  if (c.empty() || c == "body" || c == "headers") return true;
+  if (c.size() > 4 && c.substr(0, 4) == "part") {
+    for (char ch : c.substr(4))
+      if (!((ch >= '0' && ch <= '9') || ch == '.')) return false;
+    return true;
+  }
+  return false;
+}
+
+std::string MaskFileName(std::string_view name) {
+  if (IsGeneratedName(name)) return std::string(name);
+  size_t eq = name.rfind('=');
+  if (eq != std::string_view::npos)
+    return std::string(name.substr(0, eq + 1)) + MaskFileName(name.substr(eq + 1));
+  size_t dot = name.rfind('.');
+  std::string_view ext;
+  if (dot != std::string_view::npos && dot > 0 && name.size() - dot - 1 >= 1 &&
+      name.size() - dot - 1 <= 5) {
+    ext = name.substr(dot);
+    for (char ch : ext.substr(1))
+      if (!IsAsciiAlnum(static_cast<unsigned char>(ch))) ext = {};
+  }
+  return MaskValue(name.substr(0, name.size() - ext.size()), 1, 0) + std::string(ext);
+}
+}  // namespace
+
+std::string MaskPath(std::string_view path) {
+  std::string out;
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i < path.size() && path[i] != '!' && path[i] != '/') continue;
+    out += MaskFileName(path.substr(start, i - start));
+    if (i < path.size()) out.push_back(path[i]);
+    start = i + 1;
+  }
+  return out;
+}
+
 std::string MaskEmail(std::string_view email) {
   size_t at = email.rfind('@');
   if (at == std::string_view::npos || at == 0) return MaskValue(email, 1, 0);

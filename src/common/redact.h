@@ -23,6 +23,14 @@ std::string MaskValue(std::string_view value, int keep_head = 4, int keep_tail =
 // Masks an e-mail address: "taro.yamada@example.co.jp" -> "t*********@example.co.jp".
 std::string MaskEmail(std::string_view email);
 
+// Masks the file names in a member path, for logs, audit records and block
+// pages ("upload.zip!山田太郎_保険証.jpg" -> "u*****.zip!山***_***.jpg"): a
+// file name can name a person. Components are split at '!' and '/'; each
+// keeps its extension (up to 5 ASCII letters or digits) and, masked as by
+// MaskValue, its stem; the names mamori itself gives ("body", "headers",
+// "part2.1") stay, and of "field=value" only the value is masked.
+std::string MaskPath(std::string_view path);
+
 // A 32-byte secret that keys the value hashes. Thread-compatible value type.
 class HashKey {
  public:

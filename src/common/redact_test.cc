@@ -19,6 +19,17 @@ TEST(MaskValue, NonAsciiKeepsFirstCharacterOnly) {
   EXPECT_EQ(MaskEmail("taro.yamada@example.co.jp"), "t**********@example.co.jp");
 }
 
+TEST(MaskPath, FileNamesAreMaskedStructureKept) {
+  EXPECT_EQ(MaskPath("upload.zip!山田太郎_保険証.jpg"), "u*****.zip!山***_***.jpg");
+  EXPECT_EQ(MaskPath("message.eml!part2.1!body"), "m******.eml!part2.1!body");
+  EXPECT_EQ(MaskPath("form:file file=yamada_taro.png"), "form:file file=y*****_****.png");
+  EXPECT_EQ(MaskPath("docs/customers.xlsx!xl/worksheets/sheet1.xml"),
+            "d***/c********.xlsx!x*/w*********/s*****.xml");
+  // No extension (or an implausible one): the whole name is masked.
+  EXPECT_EQ(MaskPath("yamada.taro-private"), "y*****.****-*******");
+  EXPECT_EQ(MaskPath(""), "");
+}
+
 TEST(HashKey, KeyedAndStable) {
   std::array<unsigned char, 32> a{}, b{};
   b[0] = 1;
@@ -30,7 +41,8 @@ TEST(HashKey, KeyedAndStable) {
 }
 
 TEST(HashKey, LoadOrCreateIsPrivateAndStable) {
-  auto dir = std::filesystem::temp_directory_path() / ("mamori_key_test_" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("mamori_key_test_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::string path = (dir / "hash.key").string();
   auto k1 = HashKey::LoadOrCreate(path);

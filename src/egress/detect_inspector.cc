@@ -112,7 +112,8 @@ class DetectInspector : public Inspector {
 
   Status AppendContainer(std::string_view text) {
     if (container_.size() + text.size() > options_.max_bytes)
-      return ResourceExhausted("file '" + unit_ + "' is larger than the inspection budget of " +
+      return ResourceExhausted("file '" + MaskPath(unit_) +
+                               "' is larger than the inspection budget of " +
                                std::to_string(options_.max_bytes) + " bytes");
     return container_.Append(text);
   }
@@ -135,11 +136,11 @@ class DetectInspector : public Inspector {
     } release{&container_};
     return extract::ExtractBuffer(
         name, data, budgets, [&](const extract::Unit& u, const Status& err) -> Status {
-          if (!err.ok()) return err.WithContext("cannot inspect " + u.path);
+          if (!err.ok()) return err.WithContext("cannot inspect " + MaskPath(u.path));
           // No text to look at: the summary must not call it clean.
           if (extract::HasNoTextToInspect(u)) {
             if (summary_.not_inspected++ < kListedNotInspected)
-              summary_.not_inspected_parts.push_back(u.path + " (" + u.format + ")");
+              summary_.not_inspected_parts.push_back(MaskPath(u.path) + " (" + u.format + ")");
             return Status::Ok();
           }
           if (u.text.empty()) return Status::Ok();

@@ -138,6 +138,9 @@ TEST(EgressDetectInspector, ImagesAreCountedAsNotInspected) {
     ASSERT_EQ(s->not_inspected_parts.size(), 1u) << c.unit;
     EXPECT_NE(s->not_inspected_parts[0].find("(image)"), std::string::npos)
         << s->not_inspected_parts[0];
+    // A file name can name a person: it reaches the audit record masked.
+    EXPECT_EQ(s->not_inspected_parts[0].find("card"), std::string::npos)
+        << s->not_inspected_parts[0];
   }
   // Text is not counted.
   auto ins = (*factory)->New("medium", 1 << 30);

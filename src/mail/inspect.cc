@@ -31,8 +31,8 @@ bool IsOwnHeaderUnit(const extract::Unit& unit) {
 // unexpected) is still scanned.
 std::string WithoutAddressFields(std::string_view text) {
   static constexpr std::string_view kAddressFields[] = {
-      "from: ",        "sender: ",      "reply-to: ",
-      "to: ",          "cc: ",          "bcc: ",
+      "from: ",        "sender: ",       "reply-to: ",
+      "to: ",          "cc: ",           "bcc: ",
       "return-path: ", "delivered-to: ", "disposition-notification-to: "};
   auto starts_with = [](std::string_view line, std::string_view lower_prefix) {
     if (line.size() < lower_prefix.size()) return false;
@@ -73,14 +73,14 @@ class DetectInspector : public ContentInspector {
         "message.eml", message, eb, [&](const extract::Unit& unit, const Status& error) -> Status {
           if (!error.ok()) {
             if (error.code() == StatusCode::kResourceExhausted) return error;
-            s.unreadable.push_back(unit.path + ": " + error.message());
+            s.unreadable.push_back(MaskPath(unit.path) + ": " + error.message());
             return Status::Ok();
           }
           // No text to look at (a photo of a card is personal data no pattern
           // sees): counted, never called inspected.
           if (extract::HasNoTextToInspect(unit)) {
             if (s.not_inspected++ < 8)
-              s.not_inspected_parts.push_back(unit.path + " (" + unit.format + ")");
+              s.not_inspected_parts.push_back(MaskPath(unit.path) + " (" + unit.format + ")");
             return Status::Ok();
           }
           ++s.units;
@@ -90,7 +90,8 @@ class DetectInspector : public ContentInspector {
           if (IsOwnHeaderUnit(unit)) own_headers = WithoutAddressFields(unit.text);
           auto findings =
               detect::ScanText(rules_, key_, IsOwnHeaderUnit(unit) ? own_headers : unit.text, opt);
-          if (!findings.ok()) return findings.status().WithContext("scanning " + unit.path);
+          if (!findings.ok())
+            return findings.status().WithContext("scanning " + MaskPath(unit.path));
           for (const auto& f : *findings) {
             ++s.types[f.type];
             if (f.type == "jp.my_number") ++s.my_numbers;

@@ -67,8 +67,10 @@ Result<Options> ParseOptions(std::string_view data) {
   for (size_t at = 12; at < data.size();) {
     size_t nul = data.size() - at >= 4 ? data.find('\0', at + 4) : std::string_view::npos;
     if (nul == std::string_view::npos)
-      return InvalidArgument("milter OPTNEG macro list is truncated (stage, then a NUL-terminated list)");
-    o.macro_lists.emplace_back(ReadU32(data.data() + at), std::string(data.substr(at + 4, nul - at - 4)));
+      return InvalidArgument(
+          "milter OPTNEG macro list is truncated (stage, then a NUL-terminated list)");
+    o.macro_lists.emplace_back(ReadU32(data.data() + at),
+                               std::string(data.substr(at + 4, nul - at - 4)));
     at = nul + 1;
   }
   return o;

@@ -206,6 +206,11 @@ code=$("${CURL[@]}" -o "$WORK/r4b.html" -w '%{http_code}' -F "file=@$WORK/card.j
   "https://uploads.example-unknown.test:$TARGET_PORT/upload" || true)
 if [ "$code" = 403 ] && grep -q 'not_inspected' "$WORK/r4b.html" && grep -q 'cannot be inspected' "$WORK/r4b.html"; then
   pass "an image upload to an unknown destination blocked as not inspectable"
+  # A file name can name a person: the audit record has it masked.
+  if grep '"not_inspected"' "$WORK/audit.jsonl" | grep -q 'c\*\*\*\.jpg (image)' \
+     && ! grep -q 'card\.jpg' "$WORK/audit.jsonl"; then
+    pass "the audit record names the picture masked (c***.jpg)"
+  else fail "audit record of the image upload"; grep '"not_inspected"' "$WORK/audit.jsonl" | head -2; fi
 else
   fail "image upload: expected 403 not_inspected, got $code"; head -c 400 "$WORK/r4b.html" || true
 fi
