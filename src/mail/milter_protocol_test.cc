@@ -57,14 +57,19 @@ TEST(MilterProtocol, ReaderRejectsOversizedAndZeroLength) {
   EXPECT_EQ(z.Next().status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(MilterProtocol, ParsesOptionsAndMacros) {
-  std::string o;
-  AppendOptions(&o, Options{6, 0x1ff, 0x1fffff, {}});
+// Encodes `options` as an OPTNEG packet and returns its data, as read back.
+std::string OptnegData(const Options& options) {
+  std::string bytes;
+  AppendOptions(&bytes, options);
   PacketReader r(100);
-  r.Append(o);
+  r.Append(bytes);
   auto p = r.Next();
-  ASSERT_TRUE(p.ok() && p->has_value());
-  auto opts = ParseOptions((*p)->data);
+  if (!p.ok() || !p->has_value() || (*p)->command != kOptneg) return "";
+  return (*p)->data;
+}
+
+TEST(MilterProtocol, ParsesOptionsAndMacros) {
+  auto opts = ParseOptions(OptnegData(Options{6, 0x1ff, 0x1fffff, {}}));
   ASSERT_TRUE(opts.ok());
   EXPECT_EQ(opts->version, 6u);
   EXPECT_EQ(opts->actions, 0x1ffu);
@@ -72,19 +77,15 @@ TEST(MilterProtocol, ParsesOptionsAndMacros) {
   EXPECT_FALSE(ParseOptions("short").ok());
 
   // Macro lists after the three words: stage, then a NUL-terminated list.
-  std::string with_lists;
-  AppendOptions(&with_lists, Options{6, 0x100, 0, {{2, "i {client_addr}"}, {5, "i"}}});
-  PacketReader r2(100);
-  r2.Append(with_lists);
-  auto p2 = r2.Next();
-  ASSERT_TRUE(p2.ok() && p2->has_value());
-  auto lists = ParseOptions((*p2)->data);
+  const std::string with_lists =
+      OptnegData(Options{6, 0x100, 0, {{2, "i {client_addr}"}, {5, "i"}}});
+  auto lists = ParseOptions(with_lists);
   ASSERT_TRUE(lists.ok());
   ASSERT_EQ(lists->macro_lists.size(), 2u);
   EXPECT_EQ(lists->macro_lists[0].first, 2u);
   EXPECT_EQ(lists->macro_lists[0].second, "i {client_addr}");
   EXPECT_EQ(lists->macro_lists[1].second, "i");
-  std::string truncated = (*p2)->data.substr(0, (*p2)->data.size() - 1);  // last NUL gone
+  std::string truncated = with_lists.substr(0, with_lists.size() - 1);  // last NUL gone
   EXPECT_EQ(ParseOptions(truncated).status().code(), StatusCode::kInvalidArgument);
 
   const std::string macro_data("E{i}\0ABC123\0j\0host\0", 19);  // views point into it
