@@ -170,11 +170,16 @@ class ScannerImpl final : public Scanner {
       // For these validators a value is "structured" exactly when its digits
       // have a separator, so one group of digits can only score `bare`; a
       // corporate number also gives itself context with a "T" before it
-      // (Offer() tells whether it found one).
+      // (Offer() tells whether it found one). A bank account or a postal code
+      // gives itself context only through words its regex pattern matches
+      // (普通, 〒) or as 14 digits in 4-3-7 groups: never as one group of
+      // digits from the tokenizer (on order exports, 7-digit order numbers).
       bool structured_is_separator = r.validator == ValidatorKind::kMyNumber ||
                                      r.validator == ValidatorKind::kDriversLicense ||
                                      r.validator == ValidatorKind::kLuhnCard ||
-                                     r.validator == ValidatorKind::kCorporateNumber;
+                                     r.validator == ValidatorKind::kCorporateNumber ||
+                                     r.validator == ValidatorKind::kBankAccount ||
+                                     r.validator == ValidatorKind::kPostalCode;
       early_drop_unseparated_[i] =
           structured_is_separator && !r.letters_before && !r.letters_after &&
           (r.context_required || ConfidenceOf(r.scores.bare) < opt_.min_confidence);

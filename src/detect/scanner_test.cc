@@ -251,10 +251,38 @@ TEST_F(ScannerTest, LargeCsvKeepsWhatHeadersAndKeywordsMakePersonal) {
       invoices += ",登録 T5835678256246\n";
       ++registered;
     } else {
-      invoices += ",5835678256246 ご注文ありがとうございました。またのご利用をお待ちしております。\n";
+      invoices +=
+          ",5835678256246 ご注文ありがとうございました。またのご利用をお待ちしております。\n";
     }
   }
+  // Seven-digit order numbers are neither accounts nor postal codes, but a
+  // 口座番号 column, a keyword, 普通 or 〒 before the digits make them so.
+  std::string accounts = "注文番号,振込先,メモ\n";
+  size_t by_keyword = 0, by_kind = 0, by_mark = 0;
+  for (int i = 0; i < 6000; ++i) {
+    accounts += std::to_string(1200000 + i) + ",";
+    if (i % 400 == 11) {
+      accounts += "口座番号 7654321,\n";
+      ++by_keyword;
+    } else if (i % 400 == 13) {
+      accounts += "みずほ銀行 普通 7654321,\n";
+      ++by_kind;
+    } else if (i % 400 == 17) {
+      // Padded so that the order numbers stay outside the 〒's window.
+      accounts +=
+          ",配送の件、倉庫と確認のうえ来週出荷します。送付先 〒105-0011 東京都港区芝公園 "
+          "不在の場合は宅配ボックスへお願いいたします。\n";
+      ++by_mark;
+    } else {
+      accounts += ",定期便のご用命、配送は来週の予定です。倉庫の在庫を確認してから出荷します。\n";
+    }
+  }
+  std::string account_column = "氏名,口座番号\n";
+  for (int i = 0; i < 6000; ++i) account_column += "顧客,12" + std::to_string(10000 + i) + "\n";
   for (size_t piece : {size_t{0}, size_t{997}, size_t{70000}}) {
+    EXPECT_EQ(count(accounts, piece, "jp.bank_account"), by_keyword + by_kind) << "piece " << piece;
+    EXPECT_EQ(count(accounts, piece, "jp.postal_code"), by_mark) << "piece " << piece;
+    EXPECT_EQ(count(account_column, piece, "jp.bank_account"), 6000u) << "piece " << piece;
     EXPECT_EQ(count(invoices, piece, "jp.corporate_number"), registered) << "piece " << piece;
     EXPECT_EQ(count_dates(members, piece), 6000u) << "piece " << piece;
     EXPECT_EQ(count(members, piece, "jp.my_number"), 6000u) << "piece " << piece;
