@@ -685,6 +685,14 @@ class ScannerImpl final : public Scanner {
   bool Offer(int rule_index, std::string_view s, size_t start, size_t end, bool ascii,
              bool separated) {
     const CompiledRule& rule = rs_.compiled[static_cast<size_t>(rule_index)];
+    // One group of digits that nothing can give context (no prefix or letters
+    // can make it more than bare) is dropped whatever its check digit says:
+    // decided before the check digit and the candidate (most numbers of an
+    // order export end here).
+    if (!separated && rule.numeric_prefixes.empty() && !rule.letters_before &&
+        !rule.letters_after &&
+        DroppedBeforeWalk(rule_index, tok_pos_ + start, tok_pos_ + end, /*only_bare=*/true))
+      return true;
     // Check digits first: nine in ten random numbers stop here.
     if (!PassesChecksum(rule.validator, s, start, end, ascii)) return true;
     Candidate c;
@@ -1068,7 +1076,7 @@ class ScannerImpl final : public Scanner {
   bool CannotReachMinConfidence(const CompiledRule& rule, const Candidate& c) const {
     if (c.cell || c.header_context >= 0) return false;
     if (!NeedsKeywordToReport(rule)) return false;
-    return !KeywordInReach(rule, c);
+    return !KeywordInReach(c.rule, c.start, c.end);
   }
 
   // Whether a finding of `rule` outside a typed or labelled cell reaches
@@ -1097,20 +1105,24 @@ class ScannerImpl final : public Scanner {
   // `only_bare`: without context the candidate can only score its rule's
   // bare score (one group of digits, no prefix).
   bool DroppedBeforeWalk(const Candidate& c, bool only_bare) const {
-    if (!early_drop_[c.rule] && (!only_bare || !early_drop_unseparated_[c.rule])) return false;
-    if (opt_.field_delimiter && (!header_done_ || header_context_[c.rule])) return false;
-    const CompiledRule& rule = rs_.compiled[c.rule];
-    if (c.end + rule.window_after + kKeywordMargin + max_keyword_len_ > data_end_) return false;
+    return DroppedBeforeWalk(c.rule, c.start, c.end, only_bare);
+  }
+  bool DroppedBeforeWalk(int rule_index, uint64_t start, uint64_t end, bool only_bare) const {
+    if (!early_drop_[rule_index] && (!only_bare || !early_drop_unseparated_[rule_index]))
+      return false;
+    if (opt_.field_delimiter && (!header_done_ || header_context_[rule_index])) return false;
+    const CompiledRule& rule = rs_.compiled[rule_index];
+    if (end + rule.window_after + kKeywordMargin + max_keyword_len_ > data_end_) return false;
     // Most such rules have no keyword anywhere in the held text: skip the search.
-    return positive_keywords_held_[c.rule] == 0 || !KeywordInReach(rule, c);
+    return positive_keywords_held_[rule_index] == 0 || !KeywordInReach(rule_index, start, end);
   }
 
   static constexpr uint64_t kKeywordMargin = 64;
-  bool KeywordInReach(const CompiledRule& rule, const Candidate& c) const {
+  bool KeywordInReach(int rule_index, uint64_t start, uint64_t end) const {
+    const CompiledRule& rule = rs_.compiled[rule_index];
     uint64_t margin = kKeywordMargin;
-    uint64_t from =
-        c.start > rule.window_before + margin ? c.start - rule.window_before - margin : 0;
-    return PositiveKeywordNear(c.rule, from, c.end + rule.window_after + margin);
+    uint64_t from = start > rule.window_before + margin ? start - rule.window_before - margin : 0;
+    return PositiveKeywordNear(rule_index, from, end + rule.window_after + margin);
   }
 
   void Settle(const Candidate& c) {
