@@ -567,6 +567,10 @@ class ScannerImpl final : public Scanner {
         if (b.empty() || (b[0] >= '0' && b[0] <= '9')) continue;
       }
       for (const auto& [rule, kinds] : date_rules_) {
+        // A date that would be dropped wherever it ends is not matched at all
+        // (every line of an order export has one). Assuming the longest match
+        // only widens the keyword search, so this never drops what would stay.
+        if (DroppedBeforeWalk(rule, abs, abs + kMaxWesternDateBytes, /*only_bare=*/false)) continue;
         for (uint8_t kind : {kDateAsciiCentury, kDateWideCentury}) {
           if (!(kinds & kind)) continue;
           size_t ends[3];

@@ -43,5 +43,8 @@ std::string FoldForMatch(std::string_view s);
 // (at most 3). Returns their number, or -1 if s ends before that is decided
 // and more bytes may follow (`final` false). The caller checks the {ND} byte.
 int WesternDateEnds(std::string_view s, size_t at, bool wide_century, bool final, size_t ends[3]);
+// The longest such match: a full-width century, year, month and day, two
+// full-width separators and 日 (6 + 6 + 3 + 6 + 3 + 6 + 3 bytes).
+inline constexpr size_t kMaxWesternDateBytes = 33;
 
 }  // namespace mamori::detect
