@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <deque>
+#include <vector>
 
 #include "detect/detect.h"
 #include "detect/ruleset_impl.h"
@@ -35,6 +35,35 @@ struct KeywordHit {
   uint64_t start, end;
   int rule;
   bool negative;
+};
+
+// Keyword hits, oldest first, in a vector whose front moves: the lookups are
+// binary searches, and over a deque's segmented iterators they were a
+// twentieth of the scan on keyword-dense CSV.
+class KeywordQueue {
+ public:
+  using iterator = std::vector<KeywordHit>::iterator;
+  using const_iterator = std::vector<KeywordHit>::const_iterator;
+  iterator begin() { return hits_.begin() + static_cast<long>(head_); }
+  iterator end() { return hits_.end(); }
+  const_iterator begin() const { return hits_.begin() + static_cast<long>(head_); }
+  const_iterator end() const { return hits_.end(); }
+  size_t size() const { return hits_.size() - head_; }
+  bool empty() const { return size() == 0; }
+  const KeywordHit& front() const { return hits_[head_]; }
+  void push_back(const KeywordHit& k) { hits_.push_back(k); }
+  // Compacts once the dropped front is most of the storage, so each hit is
+  // moved O(1) times on average. Invalidates iterators.
+  void pop_front() {
+    if (++head_ >= 1024 && head_ * 2 >= hits_.size()) {
+      hits_.erase(hits_.begin(), hits_.begin() + static_cast<long>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<KeywordHit> hits_;
+  size_t head_ = 0;
 };
 
 struct Candidate {
@@ -1289,7 +1318,7 @@ class ScannerImpl final : public Scanner {
   uint64_t settle_after_ = 0;
 
   std::vector<RawMatch> raw_;
-  std::deque<KeywordHit> keywords_;
+  KeywordQueue keywords_;
   size_t keywords_sorted_ = 0;  // keywords_[0, keywords_sorted_) is ordered by end
   std::vector<Candidate> unpositioned_;
   std::vector<Candidate> pending_;
