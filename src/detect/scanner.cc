@@ -276,9 +276,14 @@ class ScannerImpl final : public Scanner {
                                      r.validator == ValidatorKind::kCorporateNumber ||
                                      r.validator == ValidatorKind::kBankAccount ||
                                      r.validator == ValidatorKind::kPostalCode;
+      // Settle() scores these validators' candidates next to a negative
+      // keyword at the rule's negative score even without positive context;
+      // where that score is reportable (--min-confidence low) only Settle()
+      // can decide.
       early_drop_unseparated_[i] =
           structured_is_separator && !r.letters_before && !r.letters_after &&
-          (r.context_required || ConfidenceOf(r.scores.bare) < opt_.min_confidence);
+          (r.context_required || ConfidenceOf(r.scores.bare) < opt_.min_confidence) &&
+          ConfidenceOf(r.scores.negative) < opt_.min_confidence;
     }
     for (size_t i = 0; i < rs_.compiled.size(); ++i) {
       if (enabled_[i] && rs_.compiled[i].tokenized_dates) {
