@@ -22,7 +22,13 @@ for f in "$build"/fuzz/fuzz_*; do
     failed=$((failed + 1))
     echo "fuzz: $name FAILED; last lines:"
     tail -40 "$work/log"
-    ls "$work"
+    # Keep the failing inputs: the work directory goes below.
+    kept="$build/fuzz-artifacts/$name"
+    mkdir -p "$kept"
+    for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+      [ -e "$a" ] && cp "$a" "$kept/" && echo "fuzz: kept $kept/$(basename "$a") (replay: $f $kept/$(basename "$a"))"
+    done
+    cp "$work/log" "$kept/log"
   fi
   rm -rf "$work"
 done
