@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "detect/detect.h"
@@ -217,66 +218,59 @@ TEST_F(ScannerTest, LargeCsvKeepsWhatHeadersAndKeywordsMakePersonal) {
   auto count_dates = [&](const std::string& csv, size_t piece) {
     return count(csv, piece, "jp.birth_date");
   };
+  // A 6,000-row CSV under `header`: each row is an id counting from
+  // `first_id`, then what row_rest(i) gives (from the comma on).
+  auto rows = [](const char* header, int first_id, const std::function<std::string(int)>& rest) {
+    std::string out = std::string(header) + "\n";
+    for (int i = 0; i < 6000; ++i) out += std::to_string(first_id + i) + rest(i) + "\n";
+    return out;
+  };
+  // Long enough that a keyword's window never reaches the next row.
+  const std::string filler =
+      ",定期便のご用命、配送は来週の予定です。倉庫の在庫を確認してから出荷します。";
   // A 個人番号 column makes every bare 12-digit number in it a My Number (a
   // header that gives context, not a typed column), and a birth-date column
   // every date, far past the first slice.
-  std::string members = "会員番号,個人番号,生年月日\n";
-  for (int i = 0; i < 6000; ++i)
-    members += std::to_string(100000 + i) + ",123456789018,1985/04/01\n";
+  std::string members =
+      rows("会員番号,個人番号,生年月日", 100000, [](int) { return ",123456789018,1985/04/01"; });
   ASSERT_GT(members.size(), size_t{64 << 10});
   // No such column: only the dates with a keyword before or after them count.
-  std::string orders = "注文番号,メモ\n";
   size_t with_keyword = 0;
-  for (int i = 0; i < 6000; ++i) {
-    orders += std::to_string(100000 + i);
-    if (i % 250 == 7) {
-      orders += ",誕生日 1990/12/31\n";
-      ++with_keyword;
-    } else if (i % 250 == 99) {
-      orders += ",1990/12/31 (誕生日)\n";
-      ++with_keyword;
-    } else {  // long enough that a keyword's window never reaches the next row
-      orders +=
-          ",定期便のご用命、配送は来週の予定です。倉庫の在庫を確認してから出荷します。 2026/10/02 "
-          "お支払いは請求書でお願いします。検収が済みましたらご連絡ください。\n";
-    }
-  }
+  std::string orders = rows("注文番号,メモ", 100000, [&](int i) -> std::string {
+    if (i % 250 == 7 || i % 250 == 99) ++with_keyword;
+    if (i % 250 == 7) return ",誕生日 1990/12/31";
+    if (i % 250 == 99) return ",1990/12/31 (誕生日)";
+    return filler +
+           " 2026/10/02 お支払いは請求書でお願いします。検収が済みましたらご連絡ください。";
+  });
   // A corporate number with its "T" (an invoice registration number) gives
   // itself context; the same digits bare, far from any keyword, do not.
-  std::string invoices = "伝票,メモ\n";
   size_t registered = 0;
-  for (int i = 0; i < 6000; ++i) {
-    invoices += std::to_string(100000 + i);
-    if (i % 300 == 5) {
-      invoices += ",登録 T5835678256246\n";
-      ++registered;
-    } else {
-      invoices +=
-          ",5835678256246 ご注文ありがとうございました。またのご利用をお待ちしております。\n";
-    }
-  }
+  std::string invoices = rows("伝票,メモ", 100000, [&](int i) -> std::string {
+    if (i % 300 != 5)
+      return ",5835678256246 ご注文ありがとうございました。またのご利用をお待ちしております。";
+    ++registered;
+    return ",登録 T5835678256246";
+  });
   // Seven-digit order numbers are neither accounts nor postal codes, but a
   // 口座番号 column, a keyword, 普通 or 〒 before the digits make them so.
-  std::string accounts = "注文番号,振込先,メモ\n";
   size_t by_keyword = 0, by_kind = 0, by_mark = 0;
-  for (int i = 0; i < 6000; ++i) {
-    accounts += std::to_string(1200000 + i) + ",";
-    if (i % 400 == 11) {
-      accounts += "口座番号 7654321,\n";
-      ++by_keyword;
-    } else if (i % 400 == 13) {
-      accounts += "みずほ銀行 普通 7654321,\n";
-      ++by_kind;
-    } else if (i % 400 == 17) {
-      // Padded so that the order numbers stay outside the 〒's window.
-      accounts +=
-          ",配送の件、倉庫と確認のうえ来週出荷します。送付先 〒105-0011 東京都港区芝公園 "
-          "不在の場合は宅配ボックスへお願いいたします。\n";
-      ++by_mark;
-    } else {
-      accounts += ",定期便のご用命、配送は来週の予定です。倉庫の在庫を確認してから出荷します。\n";
+  std::string accounts = rows("注文番号,振込先,メモ", 1200000, [&](int i) -> std::string {
+    switch (i % 400) {
+      case 11:
+        ++by_keyword;
+        return ",口座番号 7654321,";
+      case 13:
+        ++by_kind;
+        return ",みずほ銀行 普通 7654321,";
+      case 17:  // padded so that the order numbers stay outside the 〒's window
+        ++by_mark;
+        return ",,配送の件、倉庫と確認のうえ来週出荷します。送付先 〒105-0011 東京都港区芝公園 "
+               "不在の場合は宅配ボックスへお願いいたします。";
+      default:
+        return "," + filler;
     }
-  }
+  });
   std::string account_column = "氏名,口座番号\n";
   for (int i = 0; i < 6000; ++i) account_column += "顧客,12" + std::to_string(10000 + i) + "\n";
   for (size_t piece : {size_t{0}, size_t{997}, size_t{70000}}) {
