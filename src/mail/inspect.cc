@@ -13,15 +13,11 @@ namespace mamori::mail {
 #ifdef MAMORI_MAIL_HAVE_DETECT
 namespace {
 
-constexpr std::string_view kMessagePath = "message.eml";
-
-// The header unit of the message itself (not of a forwarded message inside
-// it, whose addresses are content like any other).
-bool IsOwnHeaderUnit(const extract::Unit& unit) {
-  return unit.format == "eml-headers" && unit.path.size() == kMessagePath.size() + 8 &&
-         unit.path.compare(0, kMessagePath.size(), kMessagePath) == 0 &&
-         unit.path.compare(kMessagePath.size(), 8, "!headers") == 0;
-}
+// The name the message is extracted under, and so the path of its own header
+// unit (a forwarded message inside it has a longer one: its addresses are
+// content like any other).
+constexpr char kMessageName[] = "message.eml";
+constexpr char kOwnHeadersPath[] = "message.eml!headers";
 
 // The message's own address fields are its envelope: the policy judges them
 // (external recipients, To/Cc exposure, Bcc), and scanned as content the
@@ -70,7 +66,7 @@ class DetectInspector : public ContentInspector {
     detect::PersonCounter persons(rules_);
     Status scan_error;
     Status st = extract::ExtractBuffer(
-        "message.eml", message, eb, [&](const extract::Unit& unit, const Status& error) -> Status {
+        kMessageName, message, eb, [&](const extract::Unit& unit, const Status& error) -> Status {
           if (!error.ok()) {
             if (error.code() == StatusCode::kResourceExhausted) return error;
             s.unreadable.push_back(MaskPath(unit.path) + ": " + error.message());
@@ -86,10 +82,13 @@ class DetectInspector : public ContentInspector {
           ++s.units;
           detect::ScanOptions opt;
           opt.field_delimiter = unit.field_delimiter;
+          // Only the message's own header unit is rewritten; every other unit
+          // is scanned in place.
           std::string own_headers;
-          if (IsOwnHeaderUnit(unit)) own_headers = WithoutAddressFields(unit.text);
-          auto findings =
-              detect::ScanText(rules_, key_, IsOwnHeaderUnit(unit) ? own_headers : unit.text, opt);
+          std::string_view text = unit.text;
+          if (unit.format == "eml-headers" && unit.path == kOwnHeadersPath)
+            text = own_headers = WithoutAddressFields(unit.text);
+          auto findings = detect::ScanText(rules_, key_, text, opt);
           if (!findings.ok())
             return findings.status().WithContext("scanning " + MaskPath(unit.path));
           for (const auto& f : *findings) {

@@ -153,10 +153,11 @@ Status Session::Handle(const milter::Packet& p, std::string* out) {
       proto_ = kWantedProtocol & offered.protocol;
       mine.actions = actions_;
       mine.protocol = proto_;
-      // The macros we read, and no more: Postfix's default MAIL list has seven
-      // (none of them the client address), its CONNECT list formats the
-      // client name. A stage given no list keeps the MTA's default, which
-      // for HELO, DATA, EOH is empty or one value.
+      // The macros we read (MAIL, EOM) instead of Postfix's defaults: seven
+      // at MAIL, none of them the client address. An empty list would fall
+      // back to the default, so CONNECT (whose default formats the client
+      // name) and RCPT get one cheap macro each; HELO, DATA and EOH keep
+      // their defaults, which are empty or one value.
       if (actions_ & milter::kActSetSymList) {
         mine.macro_lists = {{milter::kStageConnect, "j"},
                             {milter::kStageMail, "i {auth_authen} {client_addr}"},
